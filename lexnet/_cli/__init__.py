@@ -1,0 +1,1 @@
+"""Subcommands of the ``lexnet`` command line, one module per pipeline step."""
