@@ -21,6 +21,11 @@ __all__ = ["main"]
 _COMMAND_MODULES = (
     "lexnet._cli.data",
     "lexnet._cli.train",
+    "lexnet._cli.export",
+    "lexnet._cli.runtime",
+    "lexnet._cli.explain",
+    "lexnet._cli.bench",
+    "lexnet._cli.pipeline",
 )
 
 
