@@ -9,7 +9,7 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
 CONSTRAINTS = ("-c", "constraints.txt")
-EXTRAS = "train,onnx,openvino,tvm,pcap,plot,dev"
+EXTRAS = "train,onnx,openvino,tvm,pcap,plot,explain,dev"
 LIBRARY = ("lexnet", "export", "runtimes", "bench")
 
 
