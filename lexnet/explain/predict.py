@@ -1,0 +1,116 @@
+"""A trained prototype model seen by the explanations: its outputs as numpy, from a checkpoint or a bundle."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lexnet.checkpoint import METADATA_FILE, Checkpoint, PrototypeSource, load_checkpoint
+from lexnet.errors import CheckpointError
+from lexnet.spec import ModelConfig, Scaling
+
+__all__ = ["ExplainedModel", "ModelOutputs", "load_explained_model", "predict_torch"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What the explanations need from a prototype model for N flows and P prototypes.
+
+    Attributes:
+        logits: [N, classes].
+        similarities: [N, P].
+        positions: [N, P, 2], (packet, variable) of each prototype's best match.
+    """
+
+    logits: np.ndarray
+    similarities: np.ndarray
+    positions: np.ndarray
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+
+@dataclass
+class ExplainedModel:
+    """A prototype model with what its explanations need: classes, scaling and prototype sources."""
+
+    config: ModelConfig
+    class_names: list[str]
+    scaling: Scaling
+    predict: Callable[[np.ndarray], ModelOutputs]
+    prototype_sources: list[PrototypeSource] = field(default_factory=list)
+    origin: str = ""
+
+
+def predict_torch(model: object, scaled: np.ndarray, batch_size: int = 1024) -> ModelOutputs:
+    """Run a torch prototype model on scaled inputs [N, 1, packets, variables]."""
+    import torch
+
+    logits, similarities, positions = [], [], []
+    with torch.inference_mode():
+        for start in range(0, len(scaled), batch_size):
+            out = model(torch.from_numpy(scaled[start : start + batch_size]))  # type: ignore[operator]
+            logits.append(out.logits.numpy())
+            similarities.append(out.similarities.numpy())
+            positions.append(out.positions.numpy())
+    return ModelOutputs(np.concatenate(logits), np.concatenate(similarities), np.concatenate(positions))
+
+
+def _from_checkpoint(checkpoint: Checkpoint, origin: str) -> ExplainedModel:
+    from lexnet.models import is_prototype_model
+
+    model = checkpoint.build_model()
+    if not is_prototype_model(model):
+        raise CheckpointError(f"{origin}: {checkpoint.config.arch} has no prototypes, so nothing to explain")
+
+    def predict(raw: np.ndarray) -> ModelOutputs:
+        return predict_torch(model, checkpoint.scaling.apply(raw))
+
+    return ExplainedModel(
+        checkpoint.config, checkpoint.class_names, checkpoint.scaling, predict, checkpoint.prototype_sources, origin
+    )
+
+
+def _from_bundle(path: Path) -> ExplainedModel:
+    try:
+        from lexnet import runtimes
+    except ImportError as error:
+        raise NotImplementedError(f"{path}: reading bundles needs lexnet.runtimes ({error})") from error
+    load = getattr(runtimes, "load", None)
+    if load is None:
+        raise NotImplementedError(f"{path}: this lexnet.runtimes has no load(); explain a checkpoint instead")
+    session = load(path)
+    manifest = session.manifest
+
+    def predict(raw: np.ndarray) -> ModelOutputs:
+        result = session.classify(raw)
+        return ModelOutputs(np.asarray(result.logits), np.asarray(result.similarities), np.asarray(result.positions))
+
+    sources = [PrototypeSource.from_dict(s) for s in getattr(manifest.prototypes, "sources", [])]
+    return ExplainedModel(
+        manifest.model.model_config(),
+        [c.name for c in manifest.classes],
+        manifest.input.input_scaling(),
+        predict,
+        sources,
+        str(path),
+    )
+
+
+def load_explained_model(path: str | os.PathLike[str]) -> ExplainedModel:
+    """A checkpoint directory (run with PyTorch) or a bundle directory (run with ``lexnet.runtimes``)."""
+    path = Path(path)
+    if (path / METADATA_FILE).is_file():
+        logger.debug("explaining checkpoint %s with PyTorch", path)
+        return _from_checkpoint(load_checkpoint(path), str(path))
+    if path.is_dir():
+        return _from_bundle(path)
+    raise CheckpointError(f"{path}: neither a checkpoint nor a bundle directory")
