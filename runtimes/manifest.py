@@ -44,6 +44,7 @@ __all__ = [
     "QuantizationInfo",
     "TuningInfo",
     "ValidationInfo",
+    "checkpoint_digest",
     "read_manifest",
     "sha256_file",
     "verify_file",
@@ -106,7 +107,11 @@ class FileEntry:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelInfo:
-    """The model the bundle was exported from."""
+    """The model the bundle was exported from.
+
+    ``checkpoint_sha256`` is ``checkpoint_digest(checkpoint_dir)``: the sha256 of the checkpoint's
+    ``weights.safetensors``; the torch reference backend refuses a checkpoint whose weights differ.
+    """
 
     arch: str
     config: dict[str, Any]
@@ -430,6 +435,11 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def checkpoint_digest(checkpoint_dir: str | os.PathLike[str]) -> str:
+    """The sha256 a manifest records for the checkpoint it was exported from: that of its weights file."""
+    return sha256_file(Path(checkpoint_dir) / "weights.safetensors")
 
 
 def verify_file(bundle_dir: str | os.PathLike[str], entry: FileEntry) -> Path:
