@@ -1,0 +1,28 @@
+"""The measured peak and the floor derived from it."""
+
+from __future__ import annotations
+
+import pytest
+from lexnet.bench.floor import Peak, floor_us_per_flow, measure_peak
+
+
+def test_floor_is_macs_over_peak():
+    peak = Peak("fp32", 2, gmacs=80.0, method="test", repetitions=1)
+
+    # 2.11 M multiply-adds at 80 G/s: 26.4 µs.
+    assert floor_us_per_flow(2_112_498, peak) == pytest.approx(26.406, abs=1e-3)
+    assert floor_us_per_flow(2_112_498, None) is None
+
+
+def test_fp32_peak_is_measured_and_plausible():
+    peak = measure_peak("fp32", threads=1, budget_s=0.05, side=256)
+
+    assert peak is not None
+    assert peak.repetitions >= 3
+    # Any CPU this runs on does between 0.1 and 10,000 G multiply-adds/s in FP32 on one thread.
+    assert 0.1 < peak.gmacs < 10_000
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="unknown precision"):
+        measure_peak("fp8", threads=1)

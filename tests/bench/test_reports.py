@@ -1,0 +1,127 @@
+"""Reports built from a hand-made result: table shapes, "n/a" for figures the paper source lacks, ratios."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lexnet.bench import paper
+from lexnet.bench.floor import Peak
+from lexnet.bench.harness import Timing
+from lexnet.bench.matrix import BenchResult, CellResult, MatrixSpec, ModelInfo
+from lexnet.bench.reports import main_table, ratios, table4, table5, write_reports
+
+
+def _timing(us: float, batch: int) -> Timing:
+    return Timing(
+        batch,
+        1,
+        5,
+        us,
+        us * 0.9,
+        us * 0.95,
+        us * 1.05,
+        us * 1.1,
+        us,
+        us * 0.8,
+        us * 1.2,
+        0.1,
+        1e6 / us,
+        1.0,
+        100.0,
+        1.0,
+    )
+
+
+def _result() -> BenchResult:
+    spec = MatrixSpec(
+        models=("lexnet", "leresnet", "resnet"),
+        backends=("torch", "onnxruntime"),
+        precisions=("fp32", "int8"),
+        devices=("cpu",),
+        batches=(1, 64),
+        threads=(2,),
+    )
+    times = {("lexnet", "onnxruntime", "fp32"): 40.0, ("leresnet", "onnxruntime", "fp32"): 32.0}
+    times.update({("lexnet", "onnxruntime", "int8"): 20.0, ("lexnet", "torch", "fp32"): 200.0})
+    cells = []
+    for model in spec.models:
+        for backend in spec.backends:
+            for precision in spec.precisions:
+                for batch in spec.batches:
+                    us = times.get((model, backend, precision))
+                    if us is None:
+                        cells.append(CellResult(model, backend, precision, "cpu", batch, 2, "skipped", reason="why"))
+                        continue
+                    us = us * (3 if batch == 1 else 1)
+                    cells.append(
+                        CellResult(
+                            model, backend, precision, "cpu", batch, 2, "ok", timing=_timing(us, batch), floor_us=25.0
+                        )
+                    )
+    models = {
+        arch: ModelInfo(
+            arch, paper.label(arch), 1000, 2_000_000, {"backbone": 2_000_000}, None, None, False, paper.PAPER[arch]
+        )
+        for arch in spec.models
+    }
+    environment = {
+        "host": "h",
+        "cpu": "cpu",
+        "machine": "x86_64",
+        "python": "3",
+        "date": "2026-01-01T00:00:00+00:00",
+        "isa": ["avx2"],
+        "threads": {"usable_cores": 2},
+        "libraries": {"numpy": "2"},
+        "load_average_start": [0.0],
+    }
+    peaks = {("fp32", 2): Peak("fp32", 2, 80.0, "test", 3)}
+    return BenchResult(environment, spec, peaks, models, cells, [], 1.0)
+
+
+def test_ratios_follow_the_cells():
+    r = ratios(_result())
+
+    assert r["fastest_lexnet"]["backend"] == "onnxruntime"
+    assert r["fastest_lexnet"]["precision"] == "int8"
+    assert r["fastest_lexnet"]["over_floor"] == pytest.approx(20.0 / 25.0)
+    assert r["per_backend"]["onnxruntime"]["lexnet_over_leresnet"] == pytest.approx(40.0 / 32.0)
+    assert r["per_backend"]["onnxruntime"]["int8_speedup"] == pytest.approx(2.0)
+    assert r["batch1_best"]["us"] == pytest.approx(60.0)
+
+
+def test_ablation_tables_list_their_rows_with_na_for_missing_paper_figures():
+    result = _result()
+
+    t4 = table4(result)
+    rows = [line for line in t4.splitlines() if line.startswith("| ") and "model" not in line]
+    # Table 4 rows present in the result: ResNet and LEResNet (ResNet + linear was not measured).
+    assert [r.split("|")[1].strip() for r in rows] == ["ResNet", "LEResNet"]
+    assert "| 306,691 |" in t4  # the paper's parameter count of ResNet
+    assert "n/a" in t4  # accuracies and times the paper source lacks
+    assert "LEXNet" in table5(result)
+
+
+def test_main_table_shows_skips_with_their_reason():
+    table = main_table(_result())
+
+    assert "| LEXNet | torch | int8 | skipped |" in table
+    assert "why" in table
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # matplotlib's own imports on some versions
+def test_write_reports_writes_every_kind(tmp_path):
+    pytest.importorskip("matplotlib")
+    paths = write_reports(_result(), tmp_path)
+
+    assert {"markdown", "json", "csv", "pytest_benchmark", "accuracy_vs_us", "us_vs_batch_lexnet"} <= set(paths)
+    bench_json = json.loads(paths["pytest_benchmark"].read_text())
+    measured = [b for b in bench_json["benchmarks"] if b["group"] == "lexnet"]
+    assert len(measured) == 6  # 3 measured configurations x 2 batches
+    wanted = {"backend": "onnxruntime", "precision": "fp32", "device": "cpu", "batch": 64, "threads": 2}
+    one = next(b for b in measured if b["params"] == wanted)
+    assert one["stats"]["median"] == pytest.approx(40e-6)
+    assert one["stats"]["ops"] == pytest.approx(25_000)
+    csv_lines = paths["csv"].read_text().splitlines()
+    assert len(csv_lines) == 1 + len(_result().cells)
