@@ -7,6 +7,8 @@ libraries; conftest files load this module by path.
 
 from __future__ import annotations
 
+import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -29,6 +31,31 @@ from lexnet.runtimes.manifest import (
 )
 
 from lexnet.spec import PRECISION_TOLERANCES, InputSpec, ModelConfig, Scaling
+
+# Every (backend, precision, device) the runtime and parity tests cover, with the markers each case needs; GPU
+# cases skip with their reason where the device is absent. A guard test checks that this spans the registry.
+CASES = [
+    ("onnxruntime", "fp32", "cpu", ("onnx",)),
+    ("openvino", "fp32", "cpu", ("openvino",)),
+    ("openvino", "bf16", "cpu", ("openvino",)),
+    ("tvm", "fp32", "cpu", ("tvm", "slow")),
+    ("torch", "fp32", "cpu", ("torch",)),
+    ("onnxruntime", "fp32", "cuda", ("onnx", "gpu")),
+    ("openvino", "fp32", "gpu", ("openvino",)),
+    ("tvm", "fp32", "cuda", ("tvm", "gpu", "slow")),
+    ("torch", "fp32", "cuda", ("torch", "gpu")),
+]
+
+
+def case_params() -> list:
+    """CASES as pytest params with their marks, ids like "openvino-bf16-cpu"."""
+    import pytest
+
+    return [
+        pytest.param(b, p, d, marks=[getattr(pytest.mark, m) for m in marks], id=f"{b}-{p}-{d}")
+        for b, p, d, marks in CASES
+    ]
+
 
 NUM_CLASSES = 5
 UDP_CLASSES = (4,)
@@ -82,7 +109,7 @@ def build_checkpoint(path: Path, seed: int = 0) -> Path:
             raw_flow=[int(v) for v in train[index]],
         )
         for p, (c, index) in enumerate(
-            zip(config.prototype_classes(), rng.integers(0, len(train), config.num_prototypes))
+            zip(config.prototype_classes(), rng.integers(0, len(train), config.num_prototypes), strict=True)
         )
     ]
     checkpoint = Checkpoint(
@@ -262,3 +289,31 @@ def add_tvm_artifact(bundle: Path) -> Path:
     artifacts = [a for a in manifest.artifacts if a.id != entry.id] + [entry]
     write_manifest(bundle, Manifest(**{**manifest.__dict__, "artifacts": artifacts}))
     return bundle
+
+
+_CACHE: dict[tuple[Path, str], Path] = {}
+
+
+def cached_bundle(root: Path, kind: str) -> tuple[Path, Path]:
+    """(bundle, checkpoint) under ``root``, built once per process: kind "cpu" (ONNX Runtime + OpenVINO when
+    installed) or "tvm" (the same plus an untuned TVM library)."""
+    import importlib.util
+
+    import torch
+
+    checkpoint = root / "checkpoint"
+    if (root, "checkpoint") not in _CACHE:
+        torch.set_num_threads(1)
+        _CACHE[root, "checkpoint"] = build_checkpoint(checkpoint)
+    if (root, "cpu") not in _CACHE:
+        backends = ("onnxruntime", "openvino") if importlib.util.find_spec("openvino") else ("onnxruntime",)
+        _CACHE[root, "cpu"] = build_bundle(root / "bundle-cpu", checkpoint, backends)
+    if kind == "tvm" and (root, "tvm") not in _CACHE:
+        shutil.copytree(_CACHE[root, "cpu"], root / "bundle-tvm")
+        _CACHE[root, "tvm"] = add_tvm_artifact(root / "bundle-tvm")
+    return _CACHE[root, kind], checkpoint
+
+
+def load_factory():
+    """This module, imported once under a fixed name so every conftest shares its cache."""
+    return sys.modules[__name__]
