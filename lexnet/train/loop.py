@@ -26,7 +26,7 @@ from lexnet.checkpoint import METADATA_FILE, Checkpoint, PrototypeSource, save_c
 from lexnet.data.format import FlowDataset
 from lexnet.errors import CheckpointError
 from lexnet.evaluate import predict, summarize
-from lexnet.models import PrototypeClassifier, create_model, is_prototype_model
+from lexnet.models import PrototypeClassifier, PrototypeOutput, create_model, is_prototype_model
 from lexnet.spec import ModelConfig, Scaling
 from lexnet.train.config import Step, TrainConfig, plan_schedule
 from lexnet.train.distributed import DistributedContext, process_group
@@ -64,23 +64,23 @@ class TrainOptions:
 
 
 class _Flows(torch.utils.data.Dataset):
-    """Scaled flows and labels in memory, fetched a whole batch at a time."""
+    """Tensors sharing their first axis (flows, or cached similarities, and labels), fetched a batch at a time."""
 
-    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
-        self.inputs, self.labels = inputs, labels
+    def __init__(self, *tensors: torch.Tensor) -> None:
+        self.tensors = tensors
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.tensors[0])
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.inputs[index], self.labels[index]
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        return tuple(t[index] for t in self.tensors)
 
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
         index = torch.as_tensor(indices)
-        return self.inputs[index], self.labels[index]
+        return tuple(t[index] for t in self.tensors)
 
 
-def _batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     """collate_fn: ``_Flows.__getitems__`` already returns stacked tensors."""
     return batch
 
@@ -119,6 +119,7 @@ class _Run:
         self.optimizers = self._optimizers()
         self.log: list[dict[str, Any]] = []
         self.sources: list[PrototypeSource] = []
+        self._head_cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         config, model = self.config, self.model
@@ -183,10 +184,49 @@ class _Run:
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step.index)
         return RandomSampler(dataset, generator=generator)
 
-    def _loss(self, output: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, logits) of a batch."""
-        if not self.prototypes:
-            return F.cross_entropy(output, labels), output
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        """``module`` itself, or wrapped in DistributedDataParallel under torchrun.
+
+        Wrapped anew for every pass: DDP fixes at construction which parameters expect gradients, and each stage
+        trains different ones.
+        """
+        if not self.context.enabled:
+            return module
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+
+    def _head_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Similarities and smallest distances of every training flow, computed once per projection.
+
+        In the last-layer stage the backbone and the prototypes are frozen (BatchNorm in eval mode too), so these
+        are constants: training the last layer on them gives the gradients of a full forward pass at a fraction
+        of its cost.
+        """
+        if self._head_cache is None:
+            similarities, distances = [], []
+            self.model.eval()
+            with torch.no_grad():
+                for start in range(0, len(self.labels), self.config.batch_size):
+                    output = self.model(self.inputs[start : start + self.config.batch_size].to(self.device))
+                    similarities.append(output.similarities.cpu())
+                    distances.append(output.min_distances.cpu())
+            self._head_cache = (torch.cat(similarities), torch.cat(distances))
+        return self._head_cache
+
+    def _forward(self, step: Step, network: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """(loss, logits, labels) of one batch."""
+        batch = tuple(t.to(self.device) for t in batch)
+        if step.stage == "plain":
+            inputs, labels = batch
+            logits = network(inputs)
+            return F.cross_entropy(logits, labels), logits, labels
+        if step.stage == "last_layer":
+            similarities, distances, labels = batch
+            no_positions = torch.zeros(0, dtype=torch.long, device=self.device)
+            output = PrototypeOutput(network(similarities), similarities, no_positions, distances)
+        else:
+            inputs, labels = batch
+            output = network(inputs)
         model = self.model
         parts = prototype_loss(
             output,
@@ -196,15 +236,16 @@ class _Run:
             model.last_layer.weight,
             self.config,
         )
-        return parts.total, output.logits
+        return parts.total, output.logits, labels
 
     def train_pass(self, step: Step) -> dict[str, Any]:
         optimizer = self._set_stage(step)
-        network: nn.Module = self.model
-        if self.context.enabled:
-            device_ids = [self.device.index] if self.device.type == "cuda" else None
-            network = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
-        dataset = _Flows(self.inputs, self.labels)
+        if step.stage == "last_layer":
+            network = self._wrap(self.model.last_layer)
+            dataset = _Flows(*self._head_inputs(), self.labels)
+        else:
+            network = self._wrap(self.model)
+            dataset = _Flows(self.inputs, self.labels)
         loader = DataLoader(
             dataset,
             batch_size=self.config.batch_size,
@@ -213,25 +254,17 @@ class _Run:
             collate_fn=_batch,
         )
         totals = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss sum, correct, flows
-        bar = _progress(
-            loader,
-            f"{step.stage} {step.epoch + 1}/{self.config.epochs}",
-            self.options.progress and self.context.is_main,
-        )
-        for inputs, labels in bar:
-            inputs, labels = inputs.to(self.device), labels.to(self.device)
-            loss, logits = self._loss(network(inputs), labels)
+        description = f"{step.stage} {step.epoch + 1}/{self.config.epochs}"
+        bar = _progress(loader, description, self.options.progress and self.context.is_main)
+        for batch in bar:
+            loss, logits, labels = self._forward(step, network, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             with torch.no_grad():
-                totals += torch.stack(
-                    [
-                        loss.detach() * len(labels),
-                        (logits.argmax(1) == labels).sum(),
-                        torch.tensor(len(labels), device=self.device),
-                    ]
-                ).double()
+                totals[0] += loss.detach().double() * len(labels)
+                totals[1] += (logits.argmax(1) == labels).sum().double()
+                totals[2] += len(labels)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{totals[0] / totals[2]:.4f}", acc=f"{totals[1] / totals[2]:.4f}", refresh=False)
         loss_sum, correct, flows = self.context.sum(totals).tolist()
@@ -241,6 +274,7 @@ class _Run:
         model = self.model
         if not isinstance(model, PrototypeClassifier):
             raise TypeError(f"{type(model).__name__} has no prototypes to project")
+        self._head_cache = None
         if self.context.is_main:
             self.sources = push_prototypes(model, self.inputs, self.labels, self.raw, self.config.batch_size)
         self.context.broadcast(model.prototype_layer.prototypes.data)
@@ -354,15 +388,34 @@ def _train(
         started = time.perf_counter()
         entry = run.run_step(step)
         seconds += time.perf_counter() - started
-        _log_step(entry, len(run.schedule), config.epochs)
         if run.context.is_main:
+            _log_step(entry, len(run.schedule), config.epochs)
             _save(run, step.index + 1, identity, seconds, out)
         if options.stop_after is not None and step.index + 1 >= options.stop_after:
             logger.info("stopping after step %d as asked; resume with --resume", step.index + 1)
             return None
+    _check_in_sync(run)
     if not run.context.is_main:
         return None
     return _finish(run, arch, model_config, train_data, test_data, identity, seconds, out)
+
+
+def _check_in_sync(run: _Run) -> None:
+    """Every rank must end with rank 0's parameters; a difference means the processes trained different models.
+
+    BatchNorm statistics are updated locally by each rank's last batches (DDP broadcasts rank 0's at the start
+    of every forward pass only), so rank 0's are copied to every rank first.
+    """
+    if not run.context.enabled:
+        return
+    for buffer in run.model.buffers():
+        run.context.broadcast(buffer.data)
+    local = torch.cat([p.detach().double().flatten() for p in run.model.parameters()])
+    reference = local.clone()
+    run.context.broadcast(reference)
+    differs = run.context.sum((local != reference).any().double().reshape(1)).item()
+    if differs:
+        raise RuntimeError(f"{int(differs)} training process(es) ended with weights different from rank 0's")
 
 
 def _log_step(entry: dict[str, Any], steps: int, epochs: int) -> None:
