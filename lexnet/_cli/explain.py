@@ -170,8 +170,7 @@ def _faithfulness(args: argparse.Namespace) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         for name, deletion in result.deletion.items():
-            path = plot_deletion_curve(deletion, args.out / f"deletion_{name.lower()}.png")
-            print(f"wrote {path}")
+            plot_deletion_curve(deletion, args.out / f"deletion_{name.lower()}.png", name)
         payload = {
             "flows": result.flows,
             "table6": [row.__dict__ for row in result.table6],
@@ -212,5 +211,5 @@ def _sweep(args: argparse.Namespace) -> int:
             f"| {p.prototypes_per_class} | {p.prototype_shape[0]}x{p.prototype_shape[1]} | {p.accuracy:.4f}"
             f" | {p.parameters} | {p.seconds:.0f} |"
         )
-    print(f"wrote {plot_prototype_sweep(points, args.out / 'figure3.png')}")
+    plot_prototype_sweep(points, args.out / "figure3.png")
     return 0

@@ -86,7 +86,7 @@ def plot_prototype_sweep(points: list[SweepPoint], out: Path) -> Path:
             [p.prototypes_per_class for p in line],
             [100 * p.accuracy for p in line],
             marker="o",
-            label=f"prototype {shape[0]} x {shape[1]}",
+            label=f"prototype {shape[0]}x{shape[1]} (packets x variables)",
         )
     axes.set_xlabel("prototypes per class")
     axes.set_ylabel("test accuracy (%)")
@@ -97,7 +97,7 @@ def plot_prototype_sweep(points: list[SweepPoint], out: Path) -> Path:
     return _save(figure, out)
 
 
-def plot_deletion_curve(result: DeletionResult, out: Path) -> Path:
+def plot_deletion_curve(result: DeletionResult, out: Path, model: str = "") -> Path:
     """Mean drop of the predicted class's probability against the number of deleted cells, per method."""
     figure = _figure(7.0, 4.5)
     axes = figure.subplots()
@@ -105,8 +105,10 @@ def plot_deletion_curve(result: DeletionResult, out: Path) -> Path:
         style = ":" if method == "random" else "-"
         axes.plot(result.ks, drops, style, marker="o", label=method)
     axes.set_xlabel("cells deleted (set to 'no packet'), most important first")
-    axes.set_ylabel("mean drop of predicted-class probability")
+    axes.set_ylabel("mean drop of the predicted\nclass's probability")
     axes.grid(alpha=0.3)
     axes.legend()
-    axes.set_title(f"Deletion test on {result.flows} flows (higher = the method found what the model uses)")
+    axes.set_xticks(result.ks)
+    on = f" of {model}" if model else ""
+    axes.set_title(f"Deletion test{on}, {result.flows} flows: a steeper drop = the cells the model uses", fontsize=10)
     return _save(figure, out)

@@ -156,7 +156,7 @@ def run_study(
         baselines = {name: c.scaling.apply(reference) for name, c in checkpoints.items()}
     attributions = {name: _attributions(m, inputs[name], baselines[name], shap_samples) for name, m in models.items()}
     rows, distinct = _table6(models["LEXNet"], inputs["LEXNet"], attributions, seed)
-    logger.info("Table 6 on %d flows: %s", len(index), ", ".join(f"{r.method} {r.all_in_top}" for r in rows))
+    logger.debug("Table 6 on %d flows: %s", len(index), ", ".join(f"{r.method} {r.all_in_top}" for r in rows))
 
     deletion = {}
     for name, model in models.items():
