@@ -152,7 +152,16 @@ def _load_onnxruntime_plain(source: ModelSource, precision: str, device: str, th
     return Loaded(run, load_s, _dir_bytes(path), "plain torch.onnx export (lexnet.export absent)")
 
 
-def load_backend(source: ModelSource, backend: str, precision: str, device: str, threads: int, workdir: Path) -> Loaded:
+def load_backend(
+    source: ModelSource,
+    backend: str,
+    precision: str,
+    device: str,
+    threads: int,
+    workdir: Path,
+    bundles: dict[str, Path] | None = None,
+    bundle_policy: Any = None,
+) -> Loaded:
     """Load ``source`` on ``backend``; raises ``SkipCell`` naming why a combination cannot run here."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
@@ -167,7 +176,7 @@ def load_backend(source: ModelSource, backend: str, precision: str, device: str,
     from lexnet.bench import _runtimes
 
     if _runtimes.available():
-        return _runtimes.load(source, backend, precision, device, threads, workdir)
+        return _runtimes.load(source, backend, precision, device, threads, workdir, bundle_policy, bundles)
     if backend == "onnxruntime":
         return _load_onnxruntime_plain(source, precision, device, threads, workdir)
     raise SkipCell(f"{backend} artifacts come from lexnet.export and lexnet.runtimes, which are not installed yet")

@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from lexnet.bench import env, floor, macs, paper
 from lexnet.bench.backends import load_backend
 from lexnet.bench.harness import Timing, TimingPolicy, time_batches
-from lexnet.bench.sources import ModelSource, SkipCell, find_model_source, synthetic_flows
+from lexnet.bench.sources import Loaded, ModelSource, SkipCell, find_model_source, synthetic_flows
 
 __all__ = ["BenchResult", "CellResult", "MatrixSpec", "ModelInfo", "plan", "run_matrix"]
 
@@ -47,11 +48,15 @@ class MatrixSpec:
     workdir: Path = Path(".bench-work")
     assets: Path | None = None
     explainers: tuple[str, ...] = ()
+    bundles: dict[str, Path] = field(default_factory=dict)
+    tuned_models: tuple[str, ...] = ("lexnet", "leresnet")
+    tune_trials: int = 64
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["workdir"] = str(self.workdir)
         data["assets"] = None if self.assets is None else str(self.assets)
+        data["bundles"] = {k: str(v) for k, v in self.bundles.items()}
         return data
 
 
@@ -82,6 +87,7 @@ class CellResult:
     artifact_bytes: int | None = None
     floor_us: float | None = None
     note: str = ""
+    api: str = "run"
 
     @property
     def median_us(self) -> float | None:
@@ -202,7 +208,10 @@ def _run_group(
     peak = peaks.get((first.precision, first.threads))
     floor_us = floor.floor_us_per_flow(info.macs, peak)
     try:
-        loaded = load_backend(source, first.backend, first.precision, first.device, first.threads, spec.workdir)
+        loaded = load_backend(
+            source, first.backend, first.precision, first.device, first.threads, spec.workdir,
+            spec.bundles, _bundle_policy(spec),
+        )  # fmt: skip
     except SkipCell as skip:
         for _ in cells:
             budget.next_policy()
@@ -232,9 +241,32 @@ def _run_group(
             timing.median_us, timing.p10_us, timing.p90_us, result.over_floor or float("nan"),
         )  # fmt: skip
         results.append(result)
+        if cell.batch == 1 and loaded.classify is not None:
+            results.append(_time_classify(cell, loaded, flows, policy, common))
     if loaded.close is not None:
         loaded.close()
     return results
+
+
+def _bundle_policy(spec: MatrixSpec) -> Any:
+    """What the bench's bundles hold: the compiled backends and precisions this matrix asks for."""
+    from lexnet.bench._runtimes import BundlePolicy
+
+    compiled = tuple(dict.fromkeys("tvm" if b.startswith("tvm") else b for b in spec.backends if b != "torch"))
+    return BundlePolicy(
+        tuned_models=spec.tuned_models, tune_trials=spec.tune_trials, backends=compiled, precisions=spec.precisions
+    )
+
+
+def _time_classify(
+    cell: Cell, loaded: Loaded, flows: np.ndarray, policy: TimingPolicy, common: dict[str, Any]
+) -> CellResult:
+    """Batch-1 latency through the full API: input checks, the model and the explanation objects."""
+    if loaded.classify is None:
+        raise ValueError(f"{cell.backend} has no classify() to time")
+    timing = time_batches(loaded.classify, flows[:1], policy)
+    logger.info("%s %s %s classify() batch 1: %.1f us/flow", cell.model, cell.backend, cell.precision, timing.median_us)
+    return CellResult(**asdict(cell), status="ok", timing=timing, note=loaded.note, api="classify", **common)
 
 
 def run_matrix(spec: MatrixSpec, progress: Callable[[CellResult, int, int], None] | None = None) -> BenchResult:

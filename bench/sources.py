@@ -49,6 +49,7 @@ class Loaded:
     artifact_bytes: int | None
     note: str = ""
     close: Callable[[], None] | None = None
+    classify: Callable[[np.ndarray], object] | None = None
 
 
 @dataclass

@@ -9,11 +9,12 @@ import pytest
 
 from lexnet.cli import main
 
-pytestmark = [pytest.mark.torch, pytest.mark.onnx]
+# The compiled backends go through lexnet.export (minutes per bundle): the export and runtime tests cover them.
+pytestmark = pytest.mark.torch
 
 
 def test_small_matrix_runs_and_reports(tmp_path, capsys):
-    argv = ["--no-progress", "bench", "--quick", "--models", "lexnet", "--backends", "torch", "onnxruntime"]
+    argv = ["--no-progress", "bench", "--quick", "--models", "lexnet", "--backends", "torch"]
     argv += ["--precisions", "fp32", "int8", "--batches", "1", "8", "--threads", "1", "--budget", "0.02"]
     argv += ["--minutes", "1", "--no-plots", "--out", str(tmp_path)]
 
@@ -26,7 +27,7 @@ def test_small_matrix_runs_and_reports(tmp_path, capsys):
     (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     with (folder / "cells.csv").open() as handle:
         cells = list(csv.DictReader(handle))
-    assert len(cells) == 1 * 2 * 2 * 2  # models x backends x precisions x batches, one thread count
+    assert len(cells) == 1 * 1 * 2 * 2  # models x backends x precisions x batches, one thread count
     by_key = {(c["backend"], c["precision"], c["batch"]): c for c in cells}
     assert by_key[("torch", "fp32", "8")]["status"] == "ok"
     assert float(by_key[("torch", "fp32", "8")]["timing_median_us"]) > 0
