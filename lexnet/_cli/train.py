@@ -116,6 +116,8 @@ def _eval(args: argparse.Namespace) -> int:
     source = source_from_arg(args.data) if args.data else checkpoint.training.get("data")
     if not source:
         raise DataFormatError(f"{args.checkpoint} does not record its data; pass --data")
+    if source.get("kind") == "dir" and args.split not in source.get("splits", ()):
+        source = {**source, "splits": [*source.get("splits", ()), args.split]}
     splits = _load_data(source)
     if args.split not in splits:
         raise DataFormatError(f"split {args.split!r} not found; available: {', '.join(sorted(splits))}")
