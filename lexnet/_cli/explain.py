@@ -36,6 +36,8 @@ def _register_explain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--flow", type=int, nargs="+", default=[0], help="flow indices to explain (default: 0)")
     parser.add_argument("--split", default="test", help="split read from a data set directory (default: test)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="printed output (default: text)")
+    parser.add_argument("--backend", default="onnxruntime", help="runtime for a bundle (default: onnxruntime)")
+    parser.add_argument("--precision", default="fp32", help="bundle artifact precision (default: fp32)")
     parser.set_defaults(handler=_explain)
 
 
@@ -88,7 +90,11 @@ def _load_splits(data: str | dict[str, Any] | None, where: str) -> dict[str, Any
     try:
         from lexnet.data.sources import load_data, source_from_arg
     except ImportError:
-        # Without the data-source registry only a data directory can be read.
+        # Without the data-source registry: the default synthetic traffic, or a data directory.
+        if data == "synth":
+            from lexnet.data.synth import generate
+
+            return generate()
         from lexnet.data.format import read_dataset
 
         directory = data if isinstance(data, str) else data.get("path", "")
@@ -101,7 +107,7 @@ def _explain(args: argparse.Namespace) -> int:
     from lexnet.explain.inputs import read_flows
     from lexnet.explain.predict import load_explained_model
 
-    model = load_explained_model(args.model)
+    model = load_explained_model(args.model, args.backend, args.precision)
     raw = read_flows(args.input, model.config.input, args.split)
     bad = [k for k in args.flow if not 0 <= k < len(raw)]
     if bad:

@@ -79,38 +79,33 @@ def _from_checkpoint(checkpoint: Checkpoint, origin: str) -> ExplainedModel:
     )
 
 
-def _from_bundle(path: Path) -> ExplainedModel:
-    try:
-        from lexnet import runtimes
-    except ImportError as error:
-        raise NotImplementedError(f"{path}: reading bundles needs lexnet.runtimes ({error})") from error
-    load = getattr(runtimes, "load", None)
-    if load is None:
-        raise NotImplementedError(f"{path}: this lexnet.runtimes has no load(); explain a checkpoint instead")
-    session = load(path)
-    manifest = session.manifest
+def _from_bundle(path: Path, backend: str, precision: str) -> ExplainedModel:
+    from lexnet.runtimes.classifier import load
+
+    classifier = load(path, backend=backend, precision=precision)
+    bundle = classifier.bundle
+    if not bundle.is_prototype_model:
+        classifier.close()
+        raise CheckpointError(f"{path}: {bundle.config.arch} has no prototypes, so nothing to explain")
 
     def predict(raw: np.ndarray) -> ModelOutputs:
-        result = session.classify(raw)
-        return ModelOutputs(np.asarray(result.logits), np.asarray(result.similarities), np.asarray(result.positions))
+        out = classifier.run(raw)
+        return ModelOutputs(out.logits, out.similarities, out.positions)
 
-    sources = [PrototypeSource.from_dict(s) for s in getattr(manifest.prototypes, "sources", [])]
-    return ExplainedModel(
-        manifest.model.model_config(),
-        [c.name for c in manifest.classes],
-        manifest.input.input_scaling(),
-        predict,
-        sources,
-        str(path),
-    )
+    sources = [PrototypeSource.from_dict(s) for s in bundle.prototype_sources if s is not None]
+    origin = f"{path} ({backend}, {precision})"
+    return ExplainedModel(bundle.config, list(bundle.class_names), bundle.scaling, predict, sources, origin)
 
 
-def load_explained_model(path: str | os.PathLike[str]) -> ExplainedModel:
-    """A checkpoint directory (run with PyTorch) or a bundle directory (run with ``lexnet.runtimes``)."""
+def load_explained_model(
+    path: str | os.PathLike[str], backend: str = "onnxruntime", precision: str = "fp32"
+) -> ExplainedModel:
+    """A checkpoint directory (run with PyTorch) or a bundle (run with ``lexnet.runtimes`` on ``backend`` at
+    ``precision``)."""
     path = Path(path)
     if (path / METADATA_FILE).is_file():
         logger.debug("explaining checkpoint %s with PyTorch", path)
         return _from_checkpoint(load_checkpoint(path), str(path))
-    if path.is_dir():
-        return _from_bundle(path)
+    if path.is_dir() or path.suffix == ".tar":
+        return _from_bundle(path, backend, precision)
     raise CheckpointError(f"{path}: neither a checkpoint nor a bundle directory")
