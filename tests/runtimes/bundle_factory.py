@@ -86,8 +86,36 @@ def _save(bundle: Path, relative: str, array: np.ndarray) -> FileEntry:
     return _file(bundle, relative)
 
 
-def build_checkpoint(path: Path, seed: int = 0) -> Path:
-    """A seeded, untrained 5-class LEXNet saved as a checkpoint, with prototype sources."""
+def training_flows(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic flows of NUM_CLASSES applications (lexnet.data.synth), with their labels."""
+    from lexnet.data.synth import SynthConfig, generate
+
+    train = generate(SynthConfig(num_classes=NUM_CLASSES, train_flows=2000, test_flows=0, seed=seed))["train"]
+    return train.x, train.y.astype(np.int64)
+
+
+def _train_briefly(model, x: np.ndarray, y: np.ndarray, steps: int) -> None:
+    """A few Adam steps on cross-entropy plus a pull of each flow's closest prototype, so features and prototypes
+    separate as in a trained model (an untrained LEXNet's distances are nearly equal at every position)."""
+    import torch
+
+    inputs, targets = torch.from_numpy(x), torch.from_numpy(y)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    generator = torch.Generator().manual_seed(0)
+    model.train()
+    for _ in range(steps):
+        batch = torch.randint(0, len(inputs), (128,), generator=generator)
+        output = model(inputs[batch])
+        loss = torch.nn.functional.cross_entropy(output.logits, targets[batch])
+        loss = loss + 0.1 * output.min_distances.min(dim=1).values.mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+
+
+def build_checkpoint(path: Path, seed: int = 0, train_steps: int = 40) -> Path:
+    """A seeded 5-class LEXNet trained for a few steps on synthetic flows, saved with prototype sources."""
     import torch
 
     from lexnet.checkpoint import Checkpoint, PrototypeSource, save_checkpoint
@@ -96,8 +124,10 @@ def build_checkpoint(path: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     config = ModelConfig(num_classes=NUM_CLASSES)
-    model = create_model(config).eval()
-    train = random_flows(64, seed + 1, config.input)
+    model = create_model(config)
+    train, labels = training_flows(seed)
+    scaling = Scaling.fit(train)
+    _train_briefly(model, scaling.apply(train), labels, train_steps)
     rng = np.random.default_rng(seed)
     sources = [
         PrototypeSource(
@@ -115,7 +145,7 @@ def build_checkpoint(path: Path, seed: int = 0) -> Path:
     checkpoint = Checkpoint(
         config=config,
         classes=[ClassInfo(f"app{i}", "udp" if i in UDP_CLASSES else "tcp") for i in range(NUM_CLASSES)],
-        scaling=Scaling(size_min=0.0, size_max=float(config.input.mtu)),
+        scaling=scaling,
         state_dict=model.state_dict(),
         prototype_sources=sources,
     )

@@ -67,5 +67,5 @@ def test_pickled_arrays_are_refused(bundle_copy: Path) -> None:
     inputs = manifest.golden.inputs.__class__(path="golden/inputs.npy", sha256=sha256_file(path))
     golden = manifest.golden.__class__(**{**manifest.golden.__dict__, "inputs": inputs})
     write_manifest(bundle_copy, manifest.__class__(**{**manifest.__dict__, "golden": golden}))
-    with pytest.raises(BundleError, match="not a readable .npy array"):
+    with pytest.raises(BundleError, match=r"not a readable \.npy array"):
         Bundle(bundle_copy).golden()
