@@ -1,4 +1,4 @@
-"""``lexnet classify`` (flows in, one JSON line per flow out) and ``lexnet parity`` (every artifact vs the reference)."""
+"""``lexnet classify`` (one JSON line per flow) and ``lexnet parity`` (every artifact against the reference)."""
 
 from __future__ import annotations
 

@@ -95,5 +95,6 @@ def test_table_shows_every_row() -> None:
     skipped = ParityResult("b", "tvm", "fp32", "cuda", "unit", "torch", skipped="no cuda device here")
     table = format_table([passed, skipped]).splitlines()
     assert len(table) == 4
-    assert table[2].split()[0] == "a" and table[2].endswith("PASS")
+    assert table[2].split()[0] == "a"
+    assert table[2].endswith("PASS")
     assert table[3].endswith("SKIP: no cuda device here")

@@ -92,7 +92,8 @@ def test_golden_reference_skips_other_datasets(parity_cpu_bundle: tuple[Path, Pa
         results = run_parity(bundle, _datasets(bundle), reference="golden", artifact_ids=["onnxruntime-fp32-cpu"])
     assert [r.dataset for r in results] == ["golden", "random"]
     assert results[0].passed
-    assert results[1].skipped is not None and "install torch" in results[1].skipped
+    assert results[1].skipped is not None
+    assert "install torch" in results[1].skipped
 
 
 @pytest.mark.onnx
@@ -124,9 +125,11 @@ def test_cli_exit_code_follows_the_verdict(
     args = ["parity", str(bundle_dir), "--checkpoint", str(checkpoint), "--threads", "1", "--reference", "torch"]
     assert main([*args, "--artifact", "onnxruntime-fp32-cpu", "--json", str(tmp_path / "rows.json")]) == 0
     out = capsys.readouterr().out
-    assert "onnxruntime-fp32-cpu" in out and "PASS" in out
+    assert "onnxruntime-fp32-cpu" in out
+    assert "PASS" in out
     rows = json.loads((tmp_path / "rows.json").read_text())
-    assert [row["dataset"] for row in rows] == ["golden"] and rows[0]["passed"]
+    assert [row["dataset"] for row in rows] == ["golden"]
+    assert rows[0]["passed"]
 
     # The same bundle whose ONNX model is another checkpoint's (sha256 updated): it must fail, with exit code 1.
     broken = Path(shutil.copytree(bundle_dir, tmp_path / "broken"))
