@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lexnet.errors import DataFormatError
+from lexnet.errors import CheckpointError, DataFormatError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -152,16 +152,19 @@ def _faithfulness(args: argparse.Namespace) -> int:
     splits = _load_splits(args.data or lexnet.training.get("data"), str(args.checkpoint))
     if args.split not in splits:
         raise DataFormatError(f"split {args.split!r} not found; available: {', '.join(sorted(splits))}")
-    result = run_study(
-        lexnet,
-        splits[args.split],
-        splits.get("train"),
-        leresnet,
-        args.flows,
-        args.shap_samples,
-        seed=args.seed,
-        timing=not args.no_timing,
-    )
+    try:
+        result = run_study(
+            lexnet,
+            splits[args.split],
+            splits.get("train"),
+            leresnet,
+            args.flows,
+            args.shap_samples,
+            seed=args.seed,
+            timing=not args.no_timing,
+        )
+    except ValueError as error:
+        raise CheckpointError(str(error)) from error
     print(f"Table 6: post-hoc top-k cells vs LEXNet's prototype positions, {result.flows} {args.split} flows")
     print(
         f"(flows whose {lexnet.config.prototypes_per_class} prototypes matched distinct cells:"

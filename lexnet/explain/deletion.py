@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lexnet.models import PrototypeClassifier
 from lexnet.spec import Scaling
 
 __all__ = [
@@ -42,7 +43,7 @@ def random_ranking(flows: int, cells: int, seed: int = 0) -> np.ndarray:
     return np.stack([rng.permutation(cells) for _ in range(flows)])
 
 
-def _cell_distances(model: nn.Module, x: torch.Tensor, predicted: np.ndarray) -> np.ndarray:
+def _cell_distances(model: PrototypeClassifier, x: torch.Tensor, predicted: np.ndarray) -> np.ndarray:
     """Per flow and cell, the smallest distance to a predicted-class prototype whose patch covers the cell."""
     height, width = model.config.prototype_shape
     classes = model.config.prototype_classes()
@@ -60,7 +61,7 @@ def _cell_distances(model: nn.Module, x: torch.Tensor, predicted: np.ndarray) ->
     return cell.reshape(n, -1)
 
 
-def prototype_ranking(model: nn.Module, scaled: np.ndarray) -> np.ndarray:
+def prototype_ranking(model: PrototypeClassifier, scaled: np.ndarray) -> np.ndarray:
     """LEXNet's ranking [N, cells]: matched cells first (most similar prototype first), then by distance."""
     x = torch.as_tensor(scaled)
     with torch.inference_mode():

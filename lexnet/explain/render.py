@@ -20,6 +20,7 @@ from lexnet.spec import Scaling
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.image import AxesImage
 
     from lexnet.checkpoint import PrototypeSource
 
@@ -47,7 +48,7 @@ def _cell_label(size: int, variable: int) -> str:
     return "→ c2s" if size > 0 else "← s2c"
 
 
-def _draw_flow(axes: Axes, raw: np.ndarray, scaling: Scaling, title: str) -> object:
+def _draw_flow(axes: Axes, raw: np.ndarray, scaling: Scaling, title: str) -> AxesImage:
     scaled = scaling.apply(raw[None])[0, 0]
     image = axes.imshow(scaled, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
     packets, variables = scaled.shape

@@ -6,6 +6,7 @@ checkpoint is given) -> Table 6 rows -> deletion test per model -> time per flow
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from lexnet.explain.deletion import (
     random_ranking,
 )
 from lexnet.explain.faithfulness import FaithfulnessRow, cell_ranking, faithfulness, prototype_cells
+from lexnet.models import PrototypeClassifier
 
 __all__ = ["PAPER_TABLE6", "PAPER_TABLE7_US", "StudyResult", "run_study", "time_per_flow"]
 
@@ -75,7 +77,9 @@ def _sample(data: FlowDataset, flows: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(len(data), size=min(flows, len(data)), replace=False))
 
 
-def _table6(lexnet: nn.Module, scaled: np.ndarray, others: dict[str, dict[str, np.ndarray]], seed: int):
+def _table6(
+    lexnet: PrototypeClassifier, scaled: np.ndarray, others: dict[str, dict[str, np.ndarray]], seed: int
+) -> tuple[list[FaithfulnessRow], float]:
     config = lexnet.config
     with torch.inference_mode():
         out = lexnet(torch.from_numpy(scaled))
@@ -112,13 +116,12 @@ def _timings(
 
         what = "class + prototype positions" if name == "LEXNet" else "class only"
         timings[f"{name} ({what})"] = time_per_flow(forward, len(x))
-        timings[f"{name} + Grad-CAM"] = time_per_flow(lambda m=model, s=scaled: posthoc.grad_cam(m, s), len(x))
-        timings[f"{name} + SHAP"] = time_per_flow(
-            lambda m=model, s=scaled, b=baselines[name]: posthoc.gradient_shap(
-                m, s, baselines=b, n_samples=shap_samples
-            ),
-            len(x),
+        grad_cam = functools.partial(posthoc.grad_cam, model, scaled)
+        shap = functools.partial(
+            posthoc.gradient_shap, model, scaled, baselines=baselines[name], n_samples=shap_samples
         )
+        timings[f"{name} + Grad-CAM"] = time_per_flow(grad_cam, len(x))
+        timings[f"{name} + SHAP"] = time_per_flow(shap, len(x))
     return timings
 
 
@@ -149,18 +152,23 @@ def run_study(
     index = _sample(test, flows, seed)
     checkpoints = {"LEXNet": lexnet} if leresnet is None else {"LEXNet": lexnet, "LEResNet": leresnet}
     models = {name: c.build_model() for name, c in checkpoints.items()}
+    prototype_model = models["LEXNet"]
+    if not isinstance(prototype_model, PrototypeClassifier):
+        raise ValueError(f"the first checkpoint must be a prototype model (LEXNet), got {lexnet.config.arch!r}")
     inputs = {name: c.scaling.apply(test.x[index]) for name, c in checkpoints.items()}
     baselines: dict[str, np.ndarray | None] = dict.fromkeys(checkpoints)
     if train is not None and len(train):
         reference = train.x[_sample(train, baseline_flows, seed + 1)]
         baselines = {name: c.scaling.apply(reference) for name, c in checkpoints.items()}
     attributions = {name: _attributions(m, inputs[name], baselines[name], shap_samples) for name, m in models.items()}
-    rows, distinct = _table6(models["LEXNet"], inputs["LEXNet"], attributions, seed)
+    rows, distinct = _table6(prototype_model, inputs["LEXNet"], attributions, seed)
     logger.debug("Table 6 on %d flows: %s", len(index), ", ".join(f"{r.method} {r.all_in_top}" for r in rows))
 
     deletion = {}
     for name, model in models.items():
-        rankings = {"LEXNet prototypes": prototype_ranking(model, inputs[name])} if name == "LEXNet" else {}
+        rankings = {}
+        if name == "LEXNet":
+            rankings["LEXNet prototypes"] = prototype_ranking(prototype_model, inputs[name])
         rankings.update({method: cell_ranking(values) for method, values in attributions[name].items()})
         rankings["random"] = random_ranking(len(index), rankings["Grad-CAM"].shape[1], seed)
         fill = no_packet_fill(checkpoints[name].scaling, checkpoints[name].config.input.packets)

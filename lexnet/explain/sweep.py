@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lexnet.checkpoint import METADATA_FILE, load_checkpoint, read_checkpoint_metadata
+from lexnet.checkpoint import METADATA_FILE, Checkpoint, load_checkpoint, read_checkpoint_metadata
 from lexnet.data.format import FlowDataset
 from lexnet.spec import ModelConfig
 
@@ -94,6 +94,7 @@ def _train_one(
         reused = meta["config"] == config.to_dict() and meta["training"].get("recipe") == recipe.to_dict()
         reused = reused and meta["training"].get("train_flows") == len(train)
     started = time.perf_counter()
+    checkpoint: Checkpoint | None
     if reused:
         checkpoint = load_checkpoint(out)
         logger.info("reusing %s", out)

@@ -50,3 +50,24 @@ def test_explain_rejects_a_flow_index_out_of_range(checkpoint: Path, tmp_path: P
     np.save(flows, np.zeros((2, 20), dtype=np.int16))
     assert main(["explain", str(checkpoint), str(flows), "--flow", "5"]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_faithfulness_prints_table6_and_the_deletion_test(checkpoint: Path, tmp_path: Path, capsys) -> None:
+    from lexnet.data.format import FlowDataset, write_dataset
+
+    rng = np.random.default_rng(0)
+    classes = [ClassInfo(name) for name in ("mail", "video", "web")]
+    splits = {
+        split: FlowDataset(rng.integers(-1500, 1500, (n, 20)), rng.integers(0, 3, n), classes)
+        for split, n in (("train", 30), ("test", 12))
+    }
+    data = write_dataset(tmp_path / "data", splits)
+    args = ["faithfulness", str(checkpoint), "--data", str(data), "--flows", "10", "--shap-samples", "4"]
+    assert main([*args, "--no-timing", "--out", str(tmp_path / "faith")]) == 0
+    text = capsys.readouterr().out
+    assert "| Grad-CAM on LEXNet | 10 |" in text
+    assert "| random cells | 10 |" in text
+    assert "| LEXNet prototypes |" in text
+    assert (tmp_path / "faith" / "deletion_lexnet.png").is_file()
+    saved = json.loads((tmp_path / "faith" / "faithfulness.json").read_text())
+    assert saved["flows"] == 10
