@@ -64,7 +64,7 @@ def synthetic_checkpoint(source: ModelSource) -> Any:
 
 
 def _bundle(source: ModelSource, kind: str, workdir: Path, policy: BundlePolicy, bundles: dict[str, Path]) -> Path:
-    if kind == "main" and source.arch in bundles:
+    if source.arch in bundles:  # a bundle handed over (lexnet run) serves every kind: artifacts are picked by state
         return bundles[source.arch]
     path = workdir / "bundles" / f"{source.arch}-{kind if kind == 'tuned' else policy.main_name()}"
     if (path / "manifest.json").is_file():

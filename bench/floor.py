@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Peak", "floor_us_per_flow", "measure_peak", "measure_peaks"]
+__all__ = ["Peak", "cell_floor_us", "floor_us_per_flow", "measure_peak", "measure_peaks"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +122,19 @@ def floor_us_per_flow(macs_per_flow: int, peak: Peak | None) -> float | None:
     if peak is None or peak.gmacs <= 0:
         return None
     return macs_per_flow / (peak.gmacs * 1e9) * 1e6
+
+
+def cell_floor_us(
+    macs_by_part: dict[str, int], precision: str, threads: int, peaks: dict[tuple[str, int], Peak]
+) -> float | None:
+    """The floor of one cell. INT8 artifacts keep the prototype head (distances, minimum, log, last layer) in
+    FP32 unless asked otherwise, so for prototype models only the backbone runs at the INT8 peak."""
+    peak = peaks.get((precision, threads))
+    if precision != "int8" or "prototypes" not in macs_by_part:
+        return floor_us_per_flow(sum(macs_by_part.values()), peak)
+    head = macs_by_part.get("prototypes", 0) + macs_by_part.get("classifier", 0)
+    backbone = floor_us_per_flow(sum(macs_by_part.values()) - head, peak)
+    head_floor = floor_us_per_flow(head, peaks.get(("fp32", threads)))
+    if backbone is None or head_floor is None:
+        return None
+    return backbone + head_floor

@@ -49,6 +49,7 @@ class MatrixSpec:
     assets: Path | None = None
     explainers: tuple[str, ...] = ()
     bundles: dict[str, Path] = field(default_factory=dict)
+    checkpoints: dict[str, Path] = field(default_factory=dict)
     tuned_models: tuple[str, ...] = ("lexnet", "leresnet")
     tune_trials: int = 64
 
@@ -57,6 +58,7 @@ class MatrixSpec:
         data["workdir"] = str(self.workdir)
         data["assets"] = None if self.assets is None else str(self.assets)
         data["bundles"] = {k: str(v) for k, v in self.bundles.items()}
+        data["checkpoints"] = {k: str(v) for k, v in self.checkpoints.items()}
         return data
 
 
@@ -205,8 +207,7 @@ def _run_group(
     budget: _Budget,
 ) -> list[CellResult]:
     first = cells[0]
-    peak = peaks.get((first.precision, first.threads))
-    floor_us = floor.floor_us_per_flow(info.macs, peak)
+    floor_us = floor.cell_floor_us(info.macs_by_part, first.precision, first.threads, peaks)
     try:
         loaded = load_backend(
             source, first.backend, first.precision, first.device, first.threads, spec.workdir,
@@ -278,10 +279,10 @@ def run_matrix(spec: MatrixSpec, progress: Callable[[CellResult, int, int], None
     left_s = None if spec.time_budget_s is None else spec.time_budget_s - (time.perf_counter() - start)
     budget = _Budget(spec.policy, left_s, len(cells))
 
-    sources = {arch: find_model_source(arch, spec.assets) for arch in spec.models}
+    sources = {arch: find_model_source(arch, spec.assets, spec.checkpoints.get(arch)) for arch in spec.models}
     models = {arch: _model_info(source) for arch, source in sources.items()}
     results: list[CellResult] = []
-    index = 0
+    index = done = 0
     while index < len(cells):
         first = cells[index]
         group = [first]
@@ -289,8 +290,9 @@ def run_matrix(spec: MatrixSpec, progress: Callable[[CellResult, int, int], None
             group.append(cells[index + len(group)])
         for result in _run_group(group, sources[first.model], models[first.model], spec, peaks, budget):
             results.append(result)
+            done += result.api == "run"
             if progress is not None:
-                progress(result, len(results), len(cells))
+                progress(result, done, len(cells))
         index += len(group)
 
     explanations = []

@@ -103,13 +103,14 @@ def checkpoint_accuracy(metrics: dict[str, Any]) -> tuple[float | None, str | No
     return found[0] if found else (None, None)
 
 
-def find_model_source(arch: str, assets: Path | None = None) -> ModelSource:
-    """The shipped checkpoint of ``arch`` (``assets/lexnet-default`` for LEXNet, ``assets/zoo/<arch>`` otherwise),
-    or an untrained model of the default config where none is shipped."""
+def find_model_source(arch: str, assets: Path | None = None, checkpoint: Path | None = None) -> ModelSource:
+    """The checkpoint of ``arch``: ``checkpoint`` if given, else the shipped one (``assets/lexnet-default`` for
+    LEXNet, ``assets/zoo/<arch>`` otherwise), else an untrained model of the default config."""
     from lexnet.checkpoint import default_checkpoint_path, read_checkpoint_metadata
 
     assets = assets if assets is not None else default_checkpoint_path().parent
-    candidates = [assets / "lexnet-default"] if arch == "lexnet" else []
+    candidates = [checkpoint] if checkpoint is not None else []
+    candidates += [assets / "lexnet-default"] if arch == "lexnet" else []
     candidates.append(assets / "zoo" / arch)
     for path in candidates:
         if (path / "checkpoint.json").is_file():

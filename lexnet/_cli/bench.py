@@ -115,6 +115,7 @@ def _progress(quiet: bool):
         if quiet:
             return
         where = f"{result.model} {result.backend} {result.precision} {result.device} b{result.batch} t{result.threads}"
+        where += " classify()" if result.api == "classify" else ""
         if result.timing is None:
             print(f"[{done}/{total}] {where}: {result.status} ({result.reason})", file=sys.stderr, flush=True)
             return

@@ -26,3 +26,17 @@ def test_fp32_peak_is_measured_and_plausible():
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="unknown precision"):
         measure_peak("fp8", threads=1)
+
+
+def test_int8_floor_keeps_the_prototype_head_at_the_fp32_peak():
+    from lexnet.bench.floor import cell_floor_us
+
+    peaks = {("fp32", 2): Peak("fp32", 2, 100.0, "t", 1), ("int8", 2): Peak("int8", 2, 400.0, "t", 1)}
+    parts = {"backbone": 1_600_000, "prototypes": 500_000, "classifier": 100_000}
+
+    # backbone at 400 G/s (4 µs) + head at 100 G/s (6 µs).
+    assert cell_floor_us(parts, "int8", 2, peaks) == pytest.approx(10.0)
+    assert cell_floor_us(parts, "fp32", 2, peaks) == pytest.approx(22.0)
+    # A model without prototypes is quantized whole.
+    assert cell_floor_us({"backbone": 1_600_000, "classifier": 400_000}, "int8", 2, peaks) == pytest.approx(5.0)
+    assert cell_floor_us(parts, "bf16", 2, peaks) is None
