@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +80,7 @@ class _Flows(torch.utils.data.Dataset):
         return tuple(t[index] for t in self.tensors)
 
 
-def _batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+def _batch(batch: Any) -> Any:
     """collate_fn: ``_Flows.__getitems__`` already returns stacked tensors."""
     return batch
 
@@ -129,10 +129,11 @@ class _Run:
                     model.parameters(), lr=config.plain_lr, weight_decay=config.plain_weight_decay
                 )
             }
+        model = self._prototype_model()
         add_on = list(model.add_on.parameters())
         prototypes = [model.prototype_layer.prototypes]
 
-        def groups(*entries: tuple[list[nn.Parameter], float, float]) -> list[dict[str, Any]]:
+        def groups(*entries: tuple[Sequence[torch.Tensor], float, float]) -> list[dict[str, Any]]:
             # base_lr travels with the optimizer's state, so the step decay is recomputed from it on resume.
             return [{"params": p, "lr": lr, "base_lr": lr, "weight_decay": wd} for p, lr, wd in entries if p]
 
@@ -156,6 +157,7 @@ class _Run:
         if step.stage == "plain":
             model.requires_grad_(True)
             return self.optimizers["plain"]
+        model = self._prototype_model()
         model.requires_grad_(False)
         if step.stage == "warmup":
             model.add_on.requires_grad_(True)
@@ -178,7 +180,9 @@ class _Run:
 
     def _sampler(self, step: Step, dataset: _Flows) -> Sampler[int]:
         if self.context.enabled:
-            sampler = DistributedSampler(dataset, self.context.world_size, self.context.rank, seed=self.config.seed)
+            sampler: DistributedSampler[int] = DistributedSampler(
+                dataset, self.context.world_size, self.context.rank, seed=self.config.seed
+            )
             sampler.set_epoch(step.index)
             return sampler
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + step.index)
@@ -227,7 +231,7 @@ class _Run:
         else:
             inputs, labels = batch
             output = network(inputs)
-        model = self.model
+        model = self._prototype_model()
         parts = prototype_loss(
             output,
             labels,
@@ -241,7 +245,7 @@ class _Run:
     def train_pass(self, step: Step) -> dict[str, Any]:
         optimizer = self._set_stage(step)
         if step.stage == "last_layer":
-            network = self._wrap(self.model.last_layer)
+            network = self._wrap(self._prototype_model().last_layer)
             dataset = _Flows(*self._head_inputs(), self.labels)
         else:
             network = self._wrap(self.model)
@@ -270,10 +274,13 @@ class _Run:
         loss_sum, correct, flows = self.context.sum(totals).tolist()
         return {"loss": loss_sum / flows, "accuracy": correct / flows, "lr": optimizer.param_groups[0]["lr"]}
 
+    def _prototype_model(self) -> PrototypeClassifier:
+        if not isinstance(self.model, PrototypeClassifier):
+            raise TypeError(f"{type(self.model).__name__} has no prototypes")
+        return self.model
+
     def push(self) -> dict[str, Any]:
-        model = self.model
-        if not isinstance(model, PrototypeClassifier):
-            raise TypeError(f"{type(model).__name__} has no prototypes to project")
+        model = self._prototype_model()
         self._head_cache = None
         if self.context.is_main:
             self.sources = push_prototypes(model, self.inputs, self.labels, self.raw, self.config.batch_size)
