@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from lexnet.spec import ModelConfig
@@ -22,7 +23,13 @@ if TYPE_CHECKING:
 __all__ = ["LayerCost", "ModelCost", "check_parameters", "count_macs", "model_cost"]
 
 # Model attribute -> part of the model the costs are reported under.
-_PARTS = {"backbone": "backbone", "add_on": "add_on", "prototype_layer": "prototypes", "last_layer": "classifier"}
+_PARTS = {
+    "backbone": "backbone",
+    "add_on": "add_on",
+    "prototype_layer": "prototypes",
+    "last_layer": "classifier",
+    "fc": "classifier",
+}
 
 
 @dataclass(frozen=True)
@@ -65,44 +72,76 @@ class ModelCost:
 
 
 def _part(name: str) -> str:
-    return _PARTS.get(name.split(".")[0], "classifier")
+    return _PARTS.get(name.split(".")[0], "backbone")
+
+
+def _own_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad)
+
+
+def _positions(output: torch.Tensor, spatial_dims: int) -> int:
+    positions = 1
+    for size in output.shape[output.dim() - spatial_dims :]:
+        positions *= size
+    return positions
+
+
+def _lstm_macs(module: nn.LSTM, inputs: torch.Tensor) -> int:
+    """Four gates of ``hidden x (input + hidden)`` multiply-adds per step, per layer and direction."""
+    steps = inputs.shape[1] if module.batch_first else inputs.shape[0]
+    directions = 2 if module.bidirectional else 1
+    macs, width = 0, module.input_size
+    for _ in range(module.num_layers):
+        macs += directions * steps * 4 * module.hidden_size * (width + module.hidden_size)
+        width = module.hidden_size * directions
+    return macs
+
+
+def _layer_cost(name: str, module: nn.Module, inputs: tuple, output: object) -> LayerCost | None:
+    """The cost of one module that owns trainable parameters (``None`` for normalisation layers)."""
+    from torch import nn
+
+    from lexnet.models.prototypes import _PrototypeVectors
+
+    params = _own_parameters(module)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) or params == 0:
+        return None
+    if isinstance(module, _PrototypeVectors):
+        features = inputs[0]
+        height, width = module.shape
+        positions = (features.shape[-2] - height + 1) * (features.shape[-1] - width + 1)
+        vectors = module.prototypes.numel()
+        norms = features.shape[1] * height * width * positions
+        return LayerCost(name, "prototype", _part(name), vectors, vectors * positions + norms)
+    if isinstance(module, nn.LSTM):
+        return LayerCost(name, "lstm", _part(name), params, _lstm_macs(module, inputs[0]))
+    weight = getattr(module, "weight", None)
+    if weight is None or weight.dim() < 2:
+        # Elementwise parameters (scales, PReLU slopes, layer norms): parameters, no multiply-adds worth counting.
+        return LayerCost(name, "elementwise", _part(name), params, 0)
+    if isinstance(module, nn.Linear):
+        positions = _positions(output, output.dim() - 2) if output.dim() > 2 else 1  # type: ignore[union-attr]
+        return LayerCost(name, "linear", _part(name), params, weight.numel() * positions)
+    # Convolutions, nn.ConvNd or custom (a weight [out, in/groups, *kernel]): every weight at every output position.
+    positions = _positions(output, weight.dim() - 2)  # type: ignore[arg-type]
+    return LayerCost(name, "conv", _part(name), params, weight.numel() * positions)
 
 
 def count_macs(model: nn.Module, config: ModelConfig) -> list[LayerCost]:
     """Per-layer costs of ``model`` for one flow, found by running one flow through it with shape hooks."""
     import torch
-    from torch import nn
-
-    from lexnet.models.prototypes import _PrototypeVectors
 
     costs: list[LayerCost] = []
-
-    def conv_hook(name: str, module: nn.Conv2d, output: torch.Tensor) -> None:
-        positions = output.shape[-2] * output.shape[-1]
-        bias = module.bias.numel() if module.bias is not None else 0
-        weights = module.weight.numel()
-        costs.append(LayerCost(name, "conv", _part(name), weights + bias, weights * positions))
-
-    def linear_hook(name: str, module: nn.Linear) -> None:
-        bias = module.bias.numel() if module.bias is not None else 0
-        weights = module.weight.numel()
-        costs.append(LayerCost(name, "linear", _part(name), weights + bias, weights))
-
-    def prototype_hook(name: str, module: _PrototypeVectors, features: torch.Tensor) -> None:
-        height, width = module.shape
-        positions = (features.shape[-2] - height + 1) * (features.shape[-1] - width + 1)
-        vectors = module.prototypes.numel()
-        norms = features.shape[1] * height * width * positions
-        costs.append(LayerCost(name, "prototype", _part(name), vectors, vectors * positions + norms))
-
     handles = []
     for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            handles.append(module.register_forward_hook(lambda m, i, o, n=name: conv_hook(n, m, o)))
-        elif isinstance(module, nn.Linear):
-            handles.append(module.register_forward_hook(lambda m, i, o, n=name: linear_hook(n, m)))
-        elif isinstance(module, _PrototypeVectors):
-            handles.append(module.register_forward_pre_hook(lambda m, i, n=name: prototype_hook(n, m, i[0])))
+        if _own_parameters(module):
+
+            def hook(m: nn.Module, i: tuple, o: object, n: str = name) -> None:
+                cost = _layer_cost(n, m, i, o)
+                if cost is not None:
+                    costs.append(cost)
+
+            handles.append(module.register_forward_hook(hook))
     try:
         was_training = model.training
         model.eval()
@@ -112,7 +151,18 @@ def count_macs(model: nn.Module, config: ModelConfig) -> list[LayerCost]:
     finally:
         for handle in handles:
             handle.remove()
-    return costs
+    return _mark_classifier(costs)
+
+
+def _mark_classifier(costs: list[LayerCost]) -> list[LayerCost]:
+    """Models outside the paper's naming: their last fully connected layer is the classifier."""
+    if any(c.part == "classifier" for c in costs):
+        return costs
+    last = max((i for i, c in enumerate(costs) if c.kind == "linear"), default=None)
+    if last is None:
+        return costs
+    c = costs[last]
+    return [*costs[:last], LayerCost(c.name, c.kind, "classifier", c.params, c.macs), *costs[last + 1 :]]
 
 
 def check_parameters(model: nn.Module, costs: list[LayerCost]) -> None:
@@ -133,7 +183,7 @@ def check_parameters(model: nn.Module, costs: list[LayerCost]) -> None:
     if counted != total:
         raise ValueError(
             f"the MAC count saw {counted} trainable parameters ({norm} in BatchNorm) but the model has {total}:"
-            " a layer type is not counted"
+            " a layer was not reached by the counting pass"
         )
 
 

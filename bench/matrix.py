@@ -188,6 +188,9 @@ class _Budget:
         self.policy, self.total_s, self.left = policy, total_s, cells
         self.start = time.perf_counter()
 
+    def exhausted(self) -> bool:
+        return self.total_s is not None and time.perf_counter() - self.start > self.total_s
+
     def next_policy(self) -> TimingPolicy:
         self.left -= 1
         if self.total_s is None:
@@ -208,6 +211,13 @@ def _run_group(
 ) -> list[CellResult]:
     first = cells[0]
     floor_us = floor.cell_floor_us(info.macs_by_part, first.precision, first.threads, peaks)
+    if budget.exhausted() and first.backend != "torch":
+        # Building bundles costs minutes; once the run's budget is spent, the remaining compiled cells say so.
+        minutes = (spec.time_budget_s or 0) / 60
+        reason = f"the run's time budget ({minutes:.0f} min) was spent before this cell; raise --minutes"
+        for _ in cells:
+            budget.next_policy()
+        return [CellResult(**asdict(c), status="skipped", reason=reason, floor_us=floor_us) for c in cells]
     try:
         loaded = load_backend(
             source, first.backend, first.precision, first.device, first.threads, spec.workdir,

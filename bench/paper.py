@@ -23,6 +23,8 @@ __all__ = [
     "TABLE5_MODELS",
     "TABLE7_ROWS",
     "PaperRow",
+    "label",
+    "release_models",
     "table3_models",
 ]
 
@@ -78,6 +80,12 @@ def table3_models() -> tuple[str, ...]:
         return TABLE3_BASE_MODELS
     extra = tuple(m for m in TABLE3_MODELS if m not in TABLE3_BASE_MODELS)
     return TABLE3_BASE_MODELS + extra
+
+
+def release_models() -> tuple[str, ...]:
+    """Every model of Tables 3, 4 and 5, most important first (a run that runs out of time loses the last)."""
+    first = ("lexnet", "leresnet", "resnet", "protopnet")
+    return tuple(dict.fromkeys(first + TABLE4_MODELS + TABLE5_MODELS + table3_models()))
 
 
 def label(arch: str) -> str:

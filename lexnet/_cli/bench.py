@@ -77,9 +77,7 @@ def build_spec(args: argparse.Namespace):
     from lexnet.models import list_models
 
     quick = args.quick
-    default_models = (
-        ("lexnet", "leresnet") if quick else paper.table3_models() + paper.TABLE4_MODELS + paper.TABLE5_MODELS
-    )
+    default_models = ("lexnet", "leresnet") if quick else paper.release_models()
     models = _check("model", tuple(dict.fromkeys(args.models or default_models)), list_models())
     default_backends = ("torch", "onnxruntime", "openvino") if quick else backends.BACKENDS
     chosen = _check("backend", tuple(args.backends or default_backends), backends.BACKENDS)

@@ -33,7 +33,8 @@ def test_budget_keeps_repeating_until_spent():
 
     timing = time_batches(lambda flows: time.sleep(0.005), np.zeros((1, 20)), policy)
 
-    assert 8 <= timing.repetitions <= 12
+    # Each call sleeps at least 5 ms, so 50 ms are spent after at most 10 calls (fewer on a busy machine).
+    assert 2 <= timing.repetitions <= 10
     assert timing.timed_s >= 0.05
 
 
