@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from lexnet.models import zoo as _zoo  # noqa: F401  (registers the models)
 from lexnet.models._registry import get_builder, list_models, register_model
 from lexnet.models.prototypes import PrototypeOutput
+from lexnet.models.table3 import TABLE3_MODELS  # (importing it registers the Table 3 models)
 from lexnet.models.zoo import LinearClassifier, PrototypeClassifier
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from lexnet.spec import ModelConfig
 
 __all__ = [
+    "TABLE3_MODELS",
     "LinearClassifier",
     "PrototypeClassifier",
     "PrototypeOutput",
