@@ -7,6 +7,7 @@ import csv
 import importlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,17 +43,19 @@ def _read_csv(path: Path) -> tuple[list[list[int]], list[str | None]]:
     return flows, transports
 
 
-def _read_pcap(path: Path) -> tuple[np.ndarray, None]:
+def _pcap_module() -> Any:
     try:
-        pcap = importlib.import_module("lexnet.data.pcap")
+        return importlib.import_module("lexnet.data.pcap")
     except ImportError as error:
-        raise LexnetError(
-            f"reading {path.suffix} captures needs lexnet.data.pcap and the 'pcap' extra ({error})"
-        ) from error
-    return pcap.read_pcap(path).x, None
+        raise LexnetError(f"reading captures needs lexnet.data.pcap and the 'pcap' extra ({error})") from error
 
 
-def read_flows(path: Path) -> tuple[Any, list[str | None] | None]:
+def _read_pcap(path: Path, spec: Any) -> tuple[np.ndarray, None]:
+    """Flows of one capture; lexnet.data.pcap already clips to the MTU and applies the UDP rule."""
+    return _pcap_module().read_captures([path], spec).x, None
+
+
+def read_flows(path: Path, spec: Any) -> tuple[Any, list[str | None] | None]:
     """Flows from a .npy of signed sizes (the data format's ``*_x.npy``), a .pcap/.pcapng, or a CSV."""
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
@@ -63,7 +66,7 @@ def read_flows(path: Path) -> tuple[Any, list[str | None] | None]:
         except (OSError, ValueError) as error:
             raise DataFormatError(f"{path}: not a readable .npy array ({error})") from error
     if suffix in (".pcap", ".pcapng"):
-        return _read_pcap(path)
+        return _read_pcap(path, spec)
     if suffix in (".csv", ".txt"):
         flows, transports = _read_csv(path)
         return flows, transports if any(t is not None for t in transports) else None
@@ -71,12 +74,22 @@ def read_flows(path: Path) -> tuple[Any, list[str | None] | None]:
 
 
 def _classify(args: argparse.Namespace) -> int:
+    try:
+        return _classify_to_stdout(args)
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, as command-line filters do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _classify_to_stdout(args: argparse.Namespace) -> int:
     from lexnet.runtimes import load
 
-    flows, transports = read_flows(Path(args.input))
-    transport = args.transport or transports
     options = {"checkpoint": args.checkpoint} if args.checkpoint else {}
     with load(args.bundle, args.backend, args.device, args.precision, args.threads, **options) as classifier:
+        flows, transports = read_flows(Path(args.input), classifier.spec)
+        transport = args.transport or transports
         for start in range(0, len(flows), args.batch):
             chunk_transport = transport[start : start + args.batch] if isinstance(transport, list) else transport
             for prediction in classifier.classify(flows[start : start + args.batch], chunk_transport):
@@ -109,30 +122,30 @@ def _parity_datasets(args: argparse.Namespace, bundle: Any) -> dict[str, np.ndar
 
             datasets[f"data:{Path(source).name}"] = read_split(source, args.split).x[: args.flows]
     if args.real:
-        datasets["real"] = _real_flows(Path(args.real), args.flows)
+        datasets["real"] = _real_flows(Path(args.real), args.flows, bundle.spec)
     return datasets
 
 
-def _real_flows(directory: Path, limit: int) -> np.ndarray:
-    """Flows of the captures under ``directory`` (e.g. the nDPI test captures), at most ``limit``."""
-    try:
-        pcap = importlib.import_module("lexnet.data.pcap")
-    except ImportError as error:
-        raise LexnetError(f"--real needs lexnet.data.pcap and the 'pcap' extra ({error})") from error
-    captures = sorted(p for p in directory.rglob("*") if p.suffix.lower() in (".pcap", ".pcapng"))
+def _real_flows(directory: Path, limit: int, spec: Any) -> np.ndarray:
+    """Flows of the captures under ``directory`` (e.g. the nDPI test captures), read 20 captures at a time until
+    ``limit`` flows are in."""
+    pcap = _pcap_module()
+    captures = pcap.find_captures([directory])
     if not captures:
-        raise DataFormatError(f"{directory}: no .pcap/.pcapng captures found")
+        raise DataFormatError(f"{directory}: no captures found")
     parts, total = [], 0
-    for capture in captures:
+    for start in range(0, len(captures), 20):
         try:
-            flows = pcap.read_pcap(capture).x
-        except LexnetError as error:
-            logger.warning("skipping %s: %s", capture, error)
+            flows = pcap.read_captures(captures[start : start + 20], spec).x
+        except DataFormatError as error:
+            logger.warning("captures %d-%d skipped: %s", start, start + 19, error)
             continue
         parts.append(flows)
         total += len(flows)
         if total >= limit:
             break
+    if not parts:
+        raise DataFormatError(f"{directory}: no usable flows in {len(captures)} captures")
     return np.concatenate(parts)[:limit]
 
 

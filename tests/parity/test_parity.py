@@ -100,10 +100,10 @@ def test_golden_reference_skips_other_datasets(parity_cpu_bundle: tuple[Path, Pa
 @pytest.mark.pcap
 def test_real_flows(parity_cpu_bundle: tuple[Path, Path], ndpi_dir: Path) -> None:
     pcap = pytest.importorskip("lexnet.data.pcap", reason="lexnet.data.pcap is not there yet")
-    captures = sorted((ndpi_dir / "pcap").glob("*.pcap"))[:20]
-    flows = np.concatenate([pcap.read_pcap(path).x for path in captures])[:500]
-    assert len(flows) > 0
+    captures = pcap.find_captures([ndpi_dir / "pcap"])[:20]
     with Bundle(parity_cpu_bundle[0]) as bundle:
+        flows = pcap.read_captures(captures, bundle.spec, engine="dpkt").x[:500]
+        assert len(flows) > 0
         results = run_parity(
             bundle,
             {"real": flows},
@@ -112,6 +112,7 @@ def test_real_flows(parity_cpu_bundle: tuple[Path, Path], ndpi_dir: Path) -> Non
             threads=1,
             artifact_ids=["onnxruntime-fp32-cpu"],
         )
+    assert results[0].flows == len(flows)
     assert results[0].passed, results[0].failures
 
 
