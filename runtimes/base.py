@@ -39,14 +39,23 @@ class RawOutputs(NamedTuple):
 
     def take(self, index: np.ndarray | slice) -> RawOutputs:
         """The outputs of a subset of flows."""
-        return RawOutputs(*(None if a is None else a[index] for a in self))
+        return RawOutputs(
+            self.logits[index],
+            None if self.similarities is None else self.similarities[index],
+            None if self.positions is None else self.positions[index],
+        )
 
 
 def concatenate(parts: list[RawOutputs]) -> RawOutputs:
     """One RawOutputs from consecutive chunks."""
     if len(parts) == 1:
         return parts[0]
-    return RawOutputs(*(None if arrays[0] is None else np.concatenate(arrays) for arrays in zip(*parts, strict=True)))
+
+    def join(arrays: list[np.ndarray | None]) -> np.ndarray | None:
+        return None if arrays[0] is None else np.concatenate(arrays)  # type: ignore[arg-type]  # all or none
+
+    logits = np.concatenate([part.logits for part in parts])
+    return RawOutputs(logits, join([p.similarities for p in parts]), join([p.positions for p in parts]))
 
 
 class BackendSession(abc.ABC):

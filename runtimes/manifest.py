@@ -418,9 +418,9 @@ class Manifest:
                 " re-export the bundle or upgrade lexnet"
             )
         data = dict(data)
-        data["model"] = ModelInfo.from_dict(data.get("model"))
+        data["model"] = ModelInfo.from_dict(data.get("model", {}))
         data["classes"] = [ClassEntry.from_dict(c) for c in data.get("classes", [])]
-        data["input"] = InputInfo.from_dict(data.get("input"))
+        data["input"] = InputInfo.from_dict(data.get("input", {}))
         data["golden"] = GoldenInfo.from_dict(data.get("golden", {}))
         data["artifacts"] = [ArtifactEntry.from_dict(a) for a in data.get("artifacts", [])]
         if data.get("prototypes") is not None:

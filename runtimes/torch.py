@@ -79,7 +79,7 @@ class TorchSession(BackendSession):
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         self._torch = torch
-        self._model = checkpoint.build_model(self.device)
+        self._model: Any = checkpoint.build_model(self.device)
         self._loaded = True
         logger.info("loaded %s from %s", self.describe(), self.checkpoint_path or "the default checkpoint")
 
