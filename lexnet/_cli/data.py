@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
+import numpy as np
+
+from lexnet.data._select import keep_classes, split_by_group
 from lexnet.data.format import FlowDataset, write_dataset
+from lexnet.data.pcap import ENGINES, LabelMap, find_captures, ndpi_result_labels, read_captures
 from lexnet.data.synth import SynthConfig, generate, mix_summary
 from lexnet.errors import DataFormatError
+from lexnet.spec import InputSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     commands.required = True
     _register_synth(commands)
+    _register_pcap(commands)
 
 
 def _register_synth(commands: argparse._SubParsersAction) -> None:
@@ -57,4 +65,73 @@ def _synth(args: argparse.Namespace) -> int:
     _print_summary(splits)
     flows = config.train_flows + config.test_flows
     print(f"generated {flows} flows in {seconds:.2f} s ({flows / max(seconds, 1e-9):,.0f} flows/s); wrote {args.out}")
+    return 0
+
+
+def _register_pcap(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "pcap",
+        help="read flows from packet captures (pcap, pcapng)",
+        description=(
+            "Read the first packets of every TCP/UDP flow in the captures (files or directories) into DIR. Labels:"
+            " nDPI's through nfstream, or --labels/--ndpi-results, else 'unknown'. Groups are capture files;"
+            " captures.json lists them. Without --split-by-group everything goes to one split (--split)."
+        ),
+    )
+    parser.add_argument("captures", nargs="+", metavar="PCAP", help="capture files or directories of captures")
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory to write (created if missing)")
+    parser.add_argument("--mtu", type=int, default=InputSpec().mtu, help="clip sizes to this many bytes")
+    parser.add_argument("--labels", metavar="MAPPING.json", help="label mapping file (see lexnet.data.pcap)")
+    parser.add_argument("--ndpi-results", metavar="DIR", help="labels from nDPI's NAME.out result files in DIR")
+    parser.add_argument("--min-packets", type=int, default=3, help="drop flows with fewer packets")
+    parser.add_argument("--engine", choices=ENGINES, default="auto", help="flow reader (auto: nfstream if installed)")
+    parser.add_argument("--drop-label", action="append", default=[], metavar="LABEL", help="drop flows so labelled")
+    parser.add_argument("--min-class-flows", type=int, default=1, help="keep classes with at least N flows")
+    parser.add_argument("--min-class-captures", type=int, default=1, help="keep classes seen in at least N captures")
+    parser.add_argument(
+        "--split-by-group", type=float, metavar="FRACTION", help="write train/test with about FRACTION of each"
+        " class's flows in test, whole capture files on one side"
+    )  # fmt: skip
+    parser.add_argument("--split", default="all", help="split name when not splitting (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split by capture")
+    parser.set_defaults(handler=_pcap)
+
+
+def _labeller(args: argparse.Namespace) -> LabelMap | None:
+    if args.labels and args.ndpi_results:
+        raise DataFormatError("give --labels or --ndpi-results, not both")
+    if args.labels:
+        return LabelMap.load(args.labels)
+    return ndpi_result_labels(args.ndpi_results) if args.ndpi_results else None
+
+
+def _pcap(args: argparse.Namespace) -> int:
+    if args.mtu < 1 or args.min_packets < 1:
+        raise DataFormatError(f"--mtu and --min-packets must be positive, got {args.mtu} and {args.min_packets}")
+    if args.split_by_group is not None and not 0 < args.split_by_group < 1:
+        raise DataFormatError(f"--split-by-group takes a fraction in (0, 1), got {args.split_by_group}")
+    started = time.perf_counter()
+    captures = find_captures(args.captures)
+    data = read_captures(
+        captures, labeller=_labeller(args), mtu=args.mtu, engine=args.engine, min_packets=args.min_packets
+    )
+    counts = np.bincount(data.y, minlength=len(data.classes))
+    print(
+        f"read {len(data)} flows with at least {args.min_packets} packets from {len(captures)} captures:"
+        f" {len(data.classes)} labels, {int((counts >= 10).sum())} with >= 10 flows"
+    )
+    data = keep_classes(data, args.min_class_flows, args.min_class_captures, tuple(args.drop_label))
+    if not len(data):
+        raise DataFormatError("no flows left after --min-class-flows, --min-class-captures and --drop-label")
+    splits = split_by_group(data, args.split_by_group, args.seed) if args.split_by_group else {args.split: data}
+    write_dataset(args.out, splits)
+    (Path(args.out) / "captures.json").write_text(json.dumps([str(p) for p in captures], indent=1) + "\n")
+    for split, part in splits.items():
+        present = np.unique(part.y)
+        print(
+            f"{split}: {len(part)} flows, {len(present)} of {len(part.classes)} classes,"
+            f" {len(np.unique(part.groups))} captures"
+        )
+    seconds = time.perf_counter() - started
+    print(f"kept {len(data)} flows in {len(data.classes)} classes; wrote {args.out} in {seconds:.1f} s")
     return 0
