@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,9 +136,11 @@ def read_dataset(
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy.tmp", delete=False) as handle:
+    # A plain open() keeps the usual permissions (umask); NamedTemporaryFile would leave the file private (0600).
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
-    os.replace(handle.name, path)
+    os.replace(temporary, path)
 
 
 def write_dataset(

@@ -6,7 +6,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lexnet.data import SynthConfig, describe_source, generate, load_data, source_from_arg, write_dataset
+from lexnet.data import (
+    ClassInfo,
+    FlowDataset,
+    SynthConfig,
+    describe_source,
+    generate,
+    keep_classes,
+    load_data,
+    source_from_arg,
+    split_by_group,
+    write_dataset,
+)
 from lexnet.errors import DataFormatError
 
 
@@ -58,3 +69,35 @@ def test_bad_sources() -> None:
         load_data({"kind": "synth", "config": {"colours": 3}})
     with pytest.raises(DataFormatError, match="needs a 'path'"):
         load_data({"kind": "dir"})
+
+
+def _grouped() -> FlowDataset:
+    # class 0: 40 flows over groups 0-3; class 1: 12 flows in group 4 only; class 2: 3 flows over groups 5-7
+    y = np.array([0] * 40 + [1] * 12 + [2] * 3)
+    groups = np.array([k % 4 for k in range(40)] + [4] * 12 + [5, 6, 7])
+    x = np.repeat(np.arange(len(y), dtype=np.int16)[:, None], 20, axis=1)
+    return FlowDataset(x, y, [ClassInfo("a"), ClassInfo("b", "udp"), ClassInfo("c")], groups)
+
+
+def test_keep_classes() -> None:
+    data = _grouped()
+    kept = keep_classes(data, min_flows=10)
+    assert [c.name for c in kept.classes] == ["a", "b"]
+    assert np.bincount(kept.y).tolist() == [40, 12]
+    assert np.array_equal(kept.x[:, 0], np.arange(52))
+    assert [c.name for c in keep_classes(data, min_groups=2).classes] == ["a", "c"]
+    dropped = keep_classes(data, drop=("a",))
+    assert [c.name for c in dropped.classes] == ["b", "c"]
+    assert dropped.y.tolist() == [0] * 12 + [1] * 3
+
+
+def test_split_by_group_keeps_groups_apart() -> None:
+    data = _grouped()
+    splits = split_by_group(data, 0.25, seed=0)
+    train, test = splits["train"], splits["test"]
+    assert len(train) + len(test) == len(data)
+    assert not set(train.groups.tolist()) & set(test.groups.tolist())
+    assert (test.y == 0).sum() == 10  # one of class a's four groups
+    assert np.array_equal(split_by_group(data, 0.25, seed=0)["test"].groups, test.groups)
+    with pytest.raises(ValueError, match="test_fraction"):
+        split_by_group(data, 1.5)

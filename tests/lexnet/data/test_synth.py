@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,11 @@ def test_config_round_trip() -> None:
 
 
 def test_write_read_round_trip(tmp_path: Path, small: dict) -> None:
-    read = read_dataset(write_dataset(tmp_path / "synth", small))
+    directory = write_dataset(tmp_path / "synth", small)
+    read = read_dataset(directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (directory / "train_x.npy").stat().st_mode & 0o777 == 0o666 & ~umask
     for split, data in small.items():
         assert np.array_equal(read[split].x, data.x)
         assert np.array_equal(read[split].y, data.y)
