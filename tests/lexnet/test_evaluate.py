@@ -100,3 +100,10 @@ def test_cli_exit_code_2_on_a_bad_data_directory(command, checkpoint_dir, tmp_pa
         args = ["eval", str(checkpoint_dir), "--data", str(bad)]
     assert main(["--no-progress", *args]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_eval_cli_draws_per_class_accuracy(checkpoint_dir, tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    figure = tmp_path / "per-class.png"
+    assert main(["eval", str(checkpoint_dir), "--plot", str(figure)]) == 0
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
