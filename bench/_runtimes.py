@@ -128,6 +128,11 @@ def load(
         tuned = True
     elif backend == "tvm-untuned":
         runtime_backend, tuned = "tvm", False
+    from lexnet.export.build import BACKEND_PRECISIONS
+
+    if precision not in BACKEND_PRECISIONS.get(runtime_backend, ()):
+        built = ", ".join(BACKEND_PRECISIONS.get(runtime_backend, ()))
+        raise SkipCell(f"lexnet.export builds no {precision} artifact for {runtime_backend} (it builds {built})")
     kind = "tuned" if tuned else "main"
     bundle = open_bundle(_bundle(source, kind, workdir, policy, bundles or {}))
     artifact = _artifact(bundle, runtime_backend, precision, device, tuned)

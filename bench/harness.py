@@ -1,8 +1,9 @@
 """One in-process timing harness for every backend, so cells compare.
 
 A cell is timed as: warm-up calls, then repeated calls of ``run(flows)`` on the same batch until both a minimum
-number of repetitions and a time budget are reached (or a maximum of repetitions). Each repetition's wall time
-is divided by the batch size: medians, 10th and 90th percentiles are microseconds per flow. Memory is the
+number of repetitions and a time budget are reached (or a maximum of repetitions; a very slow cell stops
+after several budgets' worth of calls, and its counts say how many it got). Each repetition's wall time is
+divided by the batch size: medians, 10th and 90th percentiles are microseconds per flow. Memory is the
 process's resident set size, sampled around every call (its peak over the cell), plus the Python-heap peak of
 one extra call under ``tracemalloc`` (numpy buffers are counted there; a backend's native arenas are not).
 """
@@ -21,6 +22,9 @@ import numpy as np
 __all__ = ["Timing", "TimingPolicy", "measure_load", "rss_mb", "time_batches"]
 
 T = TypeVar("T")
+
+# A cell stops repeating once it spent this many times its budget, even below the minimum repetitions.
+SLOW_CELL_FACTOR = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,8 +125,13 @@ def time_batches(
     batch = len(flows)
     if batch < 1:
         raise ValueError("flows must hold at least one flow")
-    for _ in range(policy.warmup):
+    warmup = 0
+    while warmup < policy.warmup:
+        start = clock()
         run(flows)
+        warmup += 1
+        if 0 < policy.budget_s < clock() - start:
+            break  # a call slower than the whole budget: one warm-up is enough, and the count below says so
 
     gc_was_enabled = gc.isenabled()
     gc.collect()
@@ -134,6 +143,8 @@ def time_batches(
         while len(samples) < policy.max_repetitions and (
             len(samples) < policy.min_repetitions or spent < policy.budget_s
         ):
+            if 0 < SLOW_CELL_FACTOR * policy.budget_s < spent:
+                break  # very slow cells (an untuned library at batch 1) stop early; ``repetitions`` records it
             start = clock()
             run(flows)
             elapsed = clock() - start
@@ -150,7 +161,7 @@ def time_batches(
     p10, p25, median, p75, p90 = np.percentile(per_flow, [10, 25, 50, 75, 90])
     return Timing(
         batch=batch,
-        warmup=policy.warmup,
+        warmup=warmup,
         repetitions=len(samples),
         median_us=float(median),
         p10_us=float(p10),

@@ -72,3 +72,16 @@ def test_bad_policies_are_refused():
         TimingPolicy(min_repetitions=0)
     with pytest.raises(ValueError, match="budget_s"):
         TimingPolicy(budget_s=-1.0)
+
+
+def test_a_very_slow_cell_stops_early_and_says_how_many_calls_it_got():
+    clock = FakeClock()
+
+    def run(flows):
+        clock.now += 1.0  # each call takes four budgets
+
+    policy = TimingPolicy(warmup=3, min_repetitions=5, max_repetitions=100, budget_s=0.25)
+    timing = time_batches(run, np.zeros((1, 20)), policy, clock)
+
+    assert timing.warmup == 1  # the first warm-up call already exceeded the budget
+    assert timing.repetitions == 2  # 2 s spent > 5 budgets (1.25 s): stop below the minimum of 5
