@@ -52,6 +52,20 @@ class MatrixSpec:
     checkpoints: dict[str, Path] = field(default_factory=dict)
     tuned_models: tuple[str, ...] = ("lexnet", "leresnet")
     tune_trials: int = 64
+    secondary_models: tuple[str, ...] = ()
+    secondary_backends: tuple[str, ...] = ("torch", "onnxruntime")
+    secondary_precisions: tuple[str, ...] = ("fp32",)
+
+    def secondary_reason(self, cell: Cell) -> str | None:
+        """Why a secondary model's cell is not timed in this run (``None``: it is)."""
+        if cell.model not in self.secondary_models:
+            return None
+        if cell.backend in self.secondary_backends and cell.precision in self.secondary_precisions:
+            return None
+        return (
+            f"Table 3's extra CNNs are timed on {'/'.join(self.secondary_backends)} in"
+            f" {'/'.join(self.secondary_precisions)} only in this run (name them with --models for every cell)"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -211,6 +225,10 @@ def _run_group(
 ) -> list[CellResult]:
     first = cells[0]
     floor_us = floor.cell_floor_us(info.macs_by_part, first.precision, first.threads, peaks)
+    if (reason := spec.secondary_reason(first)) is not None:
+        for _ in cells:
+            budget.next_policy()
+        return [CellResult(**asdict(c), status="skipped", reason=reason, floor_us=floor_us) for c in cells]
     if budget.exhausted() and first.backend != "torch":
         # Building bundles costs minutes; once the run's budget is spent, the remaining compiled cells say so.
         minutes = (spec.time_budget_s or 0) / 60

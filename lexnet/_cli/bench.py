@@ -105,7 +105,16 @@ def build_spec(args: argparse.Namespace):
         workdir=args.out / ".work",
         assets=args.assets,
         explainers=explainers,
+        secondary_models=() if (quick or args.models) else _table3_extras(),
     )
+
+
+def _table3_extras() -> tuple[str, ...]:
+    """Table 3's CNNs beyond the paper's own models: the release matrix times them in FP32 on torch/ONNX Runtime."""
+    from lexnet.bench import paper
+
+    core = set(paper.TABLE4_MODELS + paper.TABLE5_MODELS + paper.TABLE3_BASE_MODELS)
+    return tuple(m for m in paper.table3_models() if m not in core)
 
 
 def _progress(quiet: bool):
