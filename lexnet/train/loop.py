@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
 
-from lexnet.checkpoint import METADATA_FILE, Checkpoint, PrototypeSource, save_checkpoint
+from lexnet.checkpoint import METADATA_FILE, Checkpoint, PrototypeSource, load_checkpoint, save_checkpoint
 from lexnet.data.format import FlowDataset
 from lexnet.errors import CheckpointError
 from lexnet.evaluate import predict, summarize
@@ -355,7 +355,8 @@ def train(
 ) -> Checkpoint | None:
     """Train ``arch`` on ``train_data`` and write a checkpoint to ``out``; evaluate on ``test_data`` if given.
 
-    Returns the checkpoint (``None`` on ranks other than 0, and when ``options.stop_after`` stopped the run).
+    Returns the checkpoint (``None`` on ranks other than 0, and when ``options.stop_after`` stopped the run). With
+    ``options.resume`` on a finished checkpoint, nothing is trained and that checkpoint is returned.
 
     Example:
         >>> ckpt = train("lexnet", splits["train"], splits["test"], "ckpt", RECIPES["short"])  # doctest: +SKIP
@@ -366,7 +367,7 @@ def train(
     model_config = model_config or ModelConfig(arch=arch, num_classes=len(train_data.classes))
     if options.resume and load_state(out) is None and (out / METADATA_FILE).is_file():
         logger.info("%s is a finished checkpoint; nothing to resume", out)
-        return None
+        return load_checkpoint(out)
     if not options.resume and (out / STATE_FILE).is_file():
         raise CheckpointError(f"{out} holds an unfinished run; pass --resume to continue it or choose another --out")
     device = options.distributed.device(options.device)

@@ -64,6 +64,8 @@ def test_resume_ends_with_the_same_weights(splits, tmp_path, stop_after: int) ->
     for name, tensor in straight.state_dict.items():
         assert torch.equal(tensor, resumed.state_dict[name]), name
     assert resumed.prototype_sources == straight.prototype_sources
+    again = _train(splits, tmp_path / "resumed", resume=True)  # finished: nothing left to do
+    assert again.training["log"] == resumed.training["log"]
     assert [e["loss"] for e in resumed.training["log"] if "loss" in e] == [
         e["loss"] for e in straight.training["log"] if "loss" in e
     ]
