@@ -43,7 +43,7 @@ class _Script:
         if self.full:
             return
         payload = max(0.0, 1.0 - ack - full - hello)
-        self.client.append(float(np.clip(client, 0.0, 1.0)))
+        self.client.append(min(1.0, max(0.0, float(client))))
         self.kinds.append((ack, full, payload, hello))
         self.mean.append(float(mean))
         self.sd.append(float(sd))
@@ -76,7 +76,7 @@ class _Draw:
         if cache_key not in self._provider:
             self._provider[cache_key] = float(self.rng.uniform(low, high))
         deviation = self.spread * float(self.rng.uniform(-0.5, 0.5)) * (high - low)
-        return float(np.clip(self._provider[cache_key] + deviation, low, high))
+        return min(high, max(low, self._provider[cache_key] + deviation))
 
     def count(self, key: str, low: int, high: int) -> int:
         return round(self.app(key, low, high + 0.999) - 0.4999)

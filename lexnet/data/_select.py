@@ -34,8 +34,8 @@ def keep_classes(data: FlowDataset, min_flows: int = 1, min_groups: int = 1, dro
 def split_by_group(data: FlowDataset, test_fraction: float, seed: int = 0) -> dict[str, FlowDataset]:
     """ "train" and "test" splits made of whole groups, about ``test_fraction`` of each class's flows in "test".
 
-    Greedy: groups in random order (largest first), each one going to the split that is furthest below its
-    target share for the classes the group holds. A class found in a single group lands in one split only.
+    Greedy: groups in random order, largest first, each going to the split where it leaves each class's share
+    closest to its target (squared error of the shares). A class found in a single group lands in "train".
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
@@ -46,15 +46,18 @@ def split_by_group(data: FlowDataset, test_fraction: float, seed: int = 0) -> di
     group_ids = rng.permutation(np.unique(data.groups))
     per_group = {g: np.bincount(data.y[data.groups == g], minlength=num_classes) for g in group_ids}
     group_ids = sorted(group_ids, key=lambda g: -per_group[g].sum())
-    totals = np.bincount(data.y, minlength=num_classes)
-    targets = np.stack([(1 - test_fraction) * totals, test_fraction * totals])
-    filled = np.zeros_like(targets)
+    totals = np.maximum(1, np.bincount(data.y, minlength=num_classes))
+    shares = np.array([1.0 - test_fraction, test_fraction])[:, None]
+    filled = np.zeros((2, num_classes))
     test_groups = []
     for g in group_ids:
-        counts = per_group[g]
-        deficit = ((targets - filled) * counts).sum(axis=1) / max(1, counts.sum())
-        side = int(np.argmax(deficit))
-        filled[side] += counts
+        costs = []
+        for side in (0, 1):
+            trial = filled.copy()
+            trial[side] += per_group[g]
+            costs.append(float((((trial / totals) - shares) ** 2)[:, per_group[g] > 0].sum()))
+        side = int(np.argmin(costs))
+        filled[side] += per_group[g]
         if side == 1:
             test_groups.append(g)
     is_test = np.isin(data.groups, test_groups)

@@ -244,14 +244,15 @@ def _sample_packets(rng: np.random.Generator, tables: ClassTables, y: np.ndarray
 
 
 def _shift(x: np.ndarray, rows: np.ndarray, at: np.ndarray, step: int) -> np.ndarray:
-    """Insert a copy of packet ``at`` (step +1) or delete it (step -1) in the chosen rows."""
-    n, packets = x.shape
+    """Insert a copy of packet ``at`` (step +1) or delete it (step -1), in place, in the rows chosen."""
+    chosen = np.flatnonzero(rows)
+    packets = x.shape[1]
     j = np.arange(packets)[None, :]
-    at = at[:, None]
-    source = j - (j > at) if step > 0 else j + (j >= at)
-    source = np.where(rows[:, None], source, j)
-    padded = np.concatenate([x, np.zeros((n, 1), x.dtype)], axis=1)
-    return np.take_along_axis(padded, np.minimum(source, packets), axis=1)
+    where = at[chosen, None]
+    source = j - (j > where) if step > 0 else j + (j >= where)
+    padded = np.concatenate([x[chosen], np.zeros((len(chosen), 1), x.dtype)], axis=1)
+    x[chosen] = np.take_along_axis(padded, np.minimum(source, packets), axis=1)
+    return x
 
 
 def _perturb(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, tables: ClassTables, ack: np.ndarray,

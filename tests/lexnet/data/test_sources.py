@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lexnet.cli import main
 from lexnet.data import (
     ClassInfo,
     FlowDataset,
@@ -14,6 +15,7 @@ from lexnet.data import (
     generate,
     keep_classes,
     load_data,
+    read_dataset,
     source_from_arg,
     split_by_group,
     write_dataset,
@@ -101,3 +103,19 @@ def test_split_by_group_keeps_groups_apart() -> None:
     assert np.array_equal(split_by_group(data, 0.25, seed=0)["test"].groups, test.groups)
     with pytest.raises(ValueError, match="test_fraction"):
         split_by_group(data, 1.5)
+
+
+def test_cli_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_dataset(tmp_path / "all", {"all": _grouped()})
+    out = tmp_path / "split"
+    argv = ["data", "split", str(tmp_path / "all"), "--out", str(out), "--min-class-flows", "10"]
+    assert main([*argv, "--split-by-group", "0.25"]) == 0
+    data = read_dataset(out)
+    assert [c.name for c in data["train"].classes] == ["a", "b"]
+    assert (len(data["train"]), len(data["test"])) == (42, 10)
+    assert "classes in both train and test: 1" in capsys.readouterr().out
+    write_dataset(
+        tmp_path / "nogroups", {"all": FlowDataset(np.zeros((2, 20), np.int16), np.zeros(2), [ClassInfo("a")])}
+    )
+    assert main(["data", "split", str(tmp_path / "nogroups"), "--out", str(out)]) == 2
+    assert "needs {split}_groups.npy" in capsys.readouterr().err
