@@ -43,6 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--assets", type=Path, metavar="DIR", help="checkpoints folder (default: lexnet/assets)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="results root (default: results/)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="MODEL.onnx",
+        help="instead of the matrix: profile this raw-input ONNX model with ONNX Runtime and print where the time"
+        " goes, per operator type and per node (batch: the largest of --batches; threads: the most of --threads)",
+    )
     parser.set_defaults(handler=run_bench)
 
 
@@ -132,10 +139,29 @@ def _progress(quiet: bool):
     return show
 
 
+def run_profile(args: argparse.Namespace) -> int:
+    from lexnet.bench.profile import profile_onnx
+    from lexnet.bench.sources import synthetic_flows
+    from lexnet.spec import InputSpec
+
+    if not args.profile.is_file():
+        raise BenchOptionError(f"--profile: {args.profile} is not a file")
+    batch, threads = max(args.batches or [1024]), max(_threads(args.threads, quick=True))
+    by_op, by_node = profile_onnx(args.profile, synthetic_flows(batch, InputSpec()), threads)
+    print(f"{args.profile}: batch {batch}, {threads} thread(s), share of kernel time")
+    for title, rows in (("operator type", by_op), ("node", by_node)):
+        print(f"\n{'by ' + title:<64} {'share':>6} {'calls':>6}")
+        for row in rows[:12]:
+            print(f"{row.name[:64]:<64} {100 * row.share:5.1f}% {row.calls:6d}")
+    return 0
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from lexnet.bench import reports
     from lexnet.bench.matrix import plan, run_matrix
 
+    if args.profile is not None:
+        return run_profile(args)
     spec = build_spec(args)
     if not (args.no_progress or args.quiet):
         # The progress lines below already say what each cell measured; the matrix's own INFO lines would repeat it.
