@@ -43,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--assets", type=Path, metavar="DIR", help="checkpoints folder (default: lexnet/assets)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="results root (default: results/)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--tune-trials", type=int, default=32, help="MetaSchedule trials for tuned TVM (default: 32)")
+    parser.add_argument(
+        "--tuned-models", nargs="+", metavar="ARCH", help="models given a tuned TVM build (default: lexnet leresnet)"
+    )
     parser.add_argument(
         "--profile",
         type=Path,
@@ -113,6 +117,8 @@ def build_spec(args: argparse.Namespace):
         assets=args.assets,
         explainers=explainers,
         secondary_models=() if (quick or args.models) else _table3_extras(),
+        tune_trials=args.tune_trials,
+        tuned_models=tuple(args.tuned_models or ("lexnet", "leresnet")),
     )
 
 
