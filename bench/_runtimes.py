@@ -66,7 +66,8 @@ def synthetic_checkpoint(source: ModelSource) -> Any:
 def _bundle(source: ModelSource, kind: str, workdir: Path, policy: BundlePolicy, bundles: dict[str, Path]) -> Path:
     if source.arch in bundles:  # a bundle handed over (lexnet run) serves every kind: artifacts are picked by state
         return bundles[source.arch]
-    path = workdir / "bundles" / f"{source.arch}-{kind if kind == 'tuned' else policy.main_name()}"
+    name = f"tuned{policy.tune_trials}" if kind == "tuned" else policy.main_name()
+    path = workdir / "bundles" / f"{source.arch}-{name}"
     if (path / "manifest.json").is_file():
         return path
     from lexnet.export.build import ExportOptions, export_bundle

@@ -239,7 +239,7 @@ def _run_group(
     try:
         loaded = load_backend(
             source, first.backend, first.precision, first.device, first.threads, spec.workdir,
-            spec.bundles, _bundle_policy(spec),
+            spec.bundles, _bundle_policy(spec, first.model),
         )  # fmt: skip
     except SkipCell as skip:
         for _ in cells:
@@ -277,13 +277,16 @@ def _run_group(
     return results
 
 
-def _bundle_policy(spec: MatrixSpec) -> Any:
-    """What the bench's bundles hold: the compiled backends and precisions this matrix asks for."""
+def _bundle_policy(spec: MatrixSpec, arch: str) -> Any:
+    """What the bench's bundle of ``arch`` holds: the compiled backends and precisions this matrix times for it."""
     from lexnet.bench._runtimes import BundlePolicy
 
-    compiled = tuple(dict.fromkeys("tvm" if b.startswith("tvm") else b for b in spec.backends if b != "torch"))
+    backends, precisions = spec.backends, spec.precisions
+    if arch in spec.secondary_models:
+        backends, precisions = spec.secondary_backends, spec.secondary_precisions
+    compiled = tuple(dict.fromkeys("tvm" if b.startswith("tvm") else b for b in backends if b != "torch"))
     return BundlePolicy(
-        tuned_models=spec.tuned_models, tune_trials=spec.tune_trials, backends=compiled, precisions=spec.precisions
+        tuned_models=spec.tuned_models, tune_trials=spec.tune_trials, backends=compiled, precisions=precisions
     )
 
 
