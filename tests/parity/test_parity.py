@@ -161,7 +161,9 @@ def _swap_in_another_model(bundle_dir: Path, work: Path) -> None:
     from lexnet_tests_bundle_factory import build_bundle, build_checkpoint
 
     state = torch.get_rng_state()
-    other = build_bundle(work / "other", build_checkpoint(work / "other-checkpoint", seed=5, train_steps=0), ())
+    other = build_bundle(
+        work / "other", build_checkpoint(work / "other-checkpoint", seed=5, train_steps=0), ("onnxruntime",)
+    )
     torch.set_rng_state(state)
     relative = "artifacts/onnxruntime-fp32-cpu/model.onnx"
     shutil.copy(other / relative, bundle_dir / relative)

@@ -45,8 +45,10 @@ def test_unknown_format_version_is_refused(bundle_copy: Path) -> None:
 
 @pytest.mark.onnx
 def test_missing_combination_names_what_the_bundle_has(cpu_bundle: tuple[Path, Path]) -> None:
-    with pytest.raises(UnsupportedArtifactError, match=r"no usable onnxruntime/int8/cpu.*onnxruntime/fp32/cpu"):
-        load(cpu_bundle[0], backend="onnxruntime", precision="int8")
+    with pytest.raises(
+        UnsupportedArtifactError, match=r"no usable onnxruntime/bf16/cpu.*onnxruntime/fp32/cpu.*onnxruntime/int8/cpu"
+    ):
+        load(cpu_bundle[0], backend="onnxruntime", precision="bf16")
 
 
 def test_a_directory_without_manifest_is_not_a_bundle(tmp_path: Path) -> None:

@@ -89,5 +89,5 @@ def test_missing_combination_exits_2_naming_what_exists(
     cpu_bundle: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     np.save(tmp_path / "x.npy", np.full((1, 20), 60, np.int16), allow_pickle=False)
-    assert main(["-q", "classify", str(cpu_bundle[0]), str(tmp_path / "x.npy"), "--precision", "int8"]) == 2
+    assert main(["-q", "classify", str(cpu_bundle[0]), str(tmp_path / "x.npy"), "--precision", "bf16"]) == 2
     assert "onnxruntime/fp32/cpu" in capsys.readouterr().err
