@@ -28,7 +28,11 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         " (torchrun --nproc_per_node N -m lexnet.cli train ...) the processes share the work.",
     )
     parser.add_argument("--arch", default="lexnet", choices=list_models(), help="model to train (default: lexnet)")
-    parser.add_argument("--data", required=True, help="'synth' (the built-in synthetic traffic) or a data directory")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="'synth', 'synth:NAME=VALUE,...' (SynthConfig numbers, e.g. train_flows=30000) or a data directory",
+    )
     parser.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
     parser.add_argument(
         "--recipe",
