@@ -274,7 +274,7 @@ def build_library(
         build.tuning_state = "tuned"
     executable = _compile(mod, tvm_target, records)
     if target.cross_compiler:
-        from tvm.contrib import cc
+        from tvm.support import cc
 
         executable.export_library(str(build.library), fcompile=cc.cross_compiler(target.cross_compiler))
     else:
