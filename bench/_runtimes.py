@@ -29,7 +29,7 @@ class BundlePolicy:
     get a tuned TVM build (tuning costs minutes per model)."""
 
     tune_trials: int = 64
-    tuned_models: tuple[str, ...] = ("lexnet", "leresnet")
+    tuned_models: tuple[str, ...] = ("lexnet",)
     validation_flows: int = 256
     calibration_flows: int = 256
     golden_flows: int = 32

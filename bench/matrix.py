@@ -50,7 +50,7 @@ class MatrixSpec:
     explainers: tuple[str, ...] = ()
     bundles: dict[str, Path] = field(default_factory=dict)
     checkpoints: dict[str, Path] = field(default_factory=dict)
-    tuned_models: tuple[str, ...] = ("lexnet", "leresnet")
+    tuned_models: tuple[str, ...] = ("lexnet",)
     tune_trials: int = 64
     secondary_models: tuple[str, ...] = ()
     secondary_backends: tuple[str, ...] = ("torch", "onnxruntime")
