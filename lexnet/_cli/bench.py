@@ -176,10 +176,9 @@ def run_bench(args: argparse.Namespace) -> int:
     result = run_matrix(spec, _progress(args.no_progress or args.quiet))
     folder = reports.results_dir(args.out)
     paths = reports.write_reports(result, folder, plots=not args.no_plots)
-    print()
-    print(reports.table3(result))
-    print()
-    print(reports.ratios_table(result))
+    for table in (reports.table3, reports.table4, reports.table5, reports.table7, reports.ratios_table):
+        print()
+        print(table(result))
     print()
     print(reports.main_table(result))
     print(f"\nresults written to {folder} ({paths['markdown'].name}, {paths['csv'].name}, {paths['json'].name})")
