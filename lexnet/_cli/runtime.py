@@ -105,7 +105,9 @@ def _classify_to_stdout(args: argparse.Namespace) -> int:
 
 def _parity_datasets(args: argparse.Namespace, bundle: Any) -> dict[str, np.ndarray]:
     datasets = {"golden": bundle.golden()["inputs"]}
-    for source in args.data or []:
+    for source in args.data if args.data is not None else ["synth"]:
+        if source == "none":
+            continue
         if source == "synth":
             from lexnet.data.synth import SynthConfig, generate
 
@@ -212,7 +214,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parity.add_argument("bundle", help="bundle directory or .tar")
     parity.add_argument(
-        "--data", action="append", help="'synth' (a synthetic hold-out) or a flow-format directory; repeatable"
+        "--data",
+        action="append",
+        help="'synth' (a synthetic hold-out), a flow-format directory, or 'none'; repeatable (default: synth)",
     )
     parity.add_argument("--split", default="test", help="split read from a --data directory (default: test)")
     parity.add_argument("--real", default=None, help="directory of real captures (e.g. ../shared/data/ndpi/pcap)")
