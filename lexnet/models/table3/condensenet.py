@@ -52,6 +52,9 @@ class LearnedGroupConv(nn.Module):
     ``i % groups``, and each group keeps a learned subset of the output channels.
     """
 
+    mask: torch.Tensor
+    stage: torch.Tensor
+
     def __init__(
         self, in_channels: int, out_channels: int, groups: int, condense_factor: int, act: str, transposed: bool
     ) -> None:
