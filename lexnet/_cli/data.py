@@ -59,13 +59,17 @@ def _synth(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise DataFormatError(str(error)) from error
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     splits = generate(config)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     write_dataset(args.out, splits, config.spec)
     _print_summary(splits)
     flows = config.train_flows + config.test_flows
-    print(f"generated {flows} flows in {seconds:.2f} s ({flows / max(seconds, 1e-9):,.0f} flows/s); wrote {args.out}")
+    print(
+        f"generated {flows} flows in {seconds:.2f} s ({flows / max(seconds, 1e-9):,.0f} flows/s;"
+        f" {cpu_seconds:.2f} s of CPU time, {flows / max(cpu_seconds, 1e-9):,.0f} flows per CPU second);"
+        f" wrote {args.out}"
+    )
     return 0
 
 

@@ -35,7 +35,8 @@ def split_by_group(data: FlowDataset, test_fraction: float, seed: int = 0) -> di
     """ "train" and "test" splits made of whole groups, about ``test_fraction`` of each class's flows in "test".
 
     Greedy: groups in random order, largest first, each going to the split where it leaves each class's share
-    closest to its target (squared error of the shares). A class found in a single group lands in "train".
+    closest to its target (squared error of the shares). A class found in a single group lands in one split,
+    usually "train".
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")

@@ -139,8 +139,14 @@ def class_shares(num_classes: int) -> np.ndarray:
     return np.concatenate(shares)
 
 
-def mix_summary(data: FlowDataset, top: tuple[int, ...] = tuple(TABLE2_TOP_SHARES)) -> dict[str, Any]:
-    """Class mix of a split, in Table 2's terms: share of flows of the top-k classes and of TCP classes."""
+def mix_summary(data: FlowDataset, top: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Class mix of a split, in Table 2's terms: share of flows of the top-k classes and of TCP classes.
+
+    ``top`` defaults to Table 2's ranks (10, 20, 50, 100) scaled to the split's number of classes.
+    """
+    if top is None:
+        scaled = (round(k * len(data.classes) / TABLE2_CLASSES) for k in TABLE2_TOP_SHARES)
+        top = tuple(sorted({k for k in scaled if 0 < k < len(data.classes)}))
     counts = np.bincount(data.y, minlength=len(data.classes))
     total = max(1, int(counts.sum()))
     ranked = np.sort(counts)[::-1]
@@ -149,7 +155,7 @@ def mix_summary(data: FlowDataset, top: tuple[int, ...] = tuple(TABLE2_TOP_SHARE
         "flows": int(counts.sum()),
         "classes": len(data.classes),
         "tcp_classes": int(tcp.sum()),
-        "top_shares": {k: float(ranked[:k].sum() / total) for k in top if k <= len(ranked)},
+        "top_shares": {k: float(ranked[:k].sum() / total) for k in top},
         "tcp_share": float(counts[tcp].sum() / total),
     }
 
