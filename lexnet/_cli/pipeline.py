@@ -40,7 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", type=Path, help="checkpoint directory (default: the packaged LEXNet)")
     parser.add_argument("--out", type=Path, default=Path("results/run"), help="output folder (default: results/run)")
     parser.add_argument("--backends", nargs="+", help="compiled backends (default: every one installed)")
-    parser.add_argument("--tune-trials", type=int, default=32, help="MetaSchedule trials for TVM (default: 32)")
+    parser.add_argument(
+        "--tune-trials",
+        type=int,
+        default=0,
+        help="MetaSchedule trials for TVM (default: 0, untuned: tuning takes minutes)",
+    )
     parser.add_argument("--parity-flows", type=int, default=2000, help="synthetic hold-out flows for parity")
     parser.add_argument("--bench-minutes", type=float, default=3.0, help="time budget of the benchmark step")
     parser.add_argument("--threads", type=int, default=None, help="threads for parity (default: all cores)")
