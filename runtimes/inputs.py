@@ -76,29 +76,34 @@ def _from_pairs(pairs: np.ndarray) -> np.ndarray:
     return sizes * directions
 
 
-def _packet_to_signed(packet: Any, flow: int) -> float:
-    if isinstance(packet, (Sequence, np.ndarray)) and not isinstance(packet, (str, bytes)):
-        if len(packet) != 2:
-            raise InvalidFlowError(f"a packet is a signed size or a (size, direction) pair, got {packet!r}", flow)
-        signed = _from_pairs(np.asarray([[packet]], dtype=np.float64))
-        return float(signed[0, 0])
-    if isinstance(packet, (bool, str, bytes)) or not isinstance(packet, (int, float, np.number)):
-        raise InvalidFlowError(f"a packet is a signed size or a (size, direction) pair, got {packet!r}", flow)
-    return float(packet)
+def _flow_to_signed(flow: Any, index: int, packets: int) -> np.ndarray:
+    """One flow's first ``packets`` packets (signed sizes, or (size, direction) pairs) -> float64 signed sizes."""
+    if isinstance(flow, (str, bytes)) or not isinstance(flow, (Sequence, np.ndarray)):
+        raise InvalidFlowError(f"a flow is a sequence of packets, got {type(flow).__name__}", index)
+    if len(flow) == 0:
+        raise InvalidFlowError("empty flow (no packets)", index)
+    try:
+        values = np.asarray(list(flow)[:packets])
+    except (TypeError, ValueError):  # ragged: sizes mixed with pairs, or pairs of different lengths
+        values = None
+    if values is None or values.dtype.kind not in "iuf":
+        raise InvalidFlowError("packets must all be signed sizes or all (size, direction) pairs of numbers", index)
+    values = values.astype(np.float64)
+    if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 2)):
+        raise InvalidFlowError("packets must all be signed sizes or all (size, direction) pairs", index)
+    if values.ndim == 1:
+        return values
+    try:
+        return _from_pairs(values[None]).astype(np.float64)[0]
+    except InvalidFlowError as error:
+        raise InvalidFlowError(str(error).removeprefix("flow 0: "), index) from None
 
 
 def _from_sequences(flows: Sequence[Any], packets: int) -> np.ndarray:
     """Per-flow packet lists -> [N, packets] float64 signed sizes (checked further by the caller)."""
     raw = np.zeros((len(flows), packets), dtype=np.float64)
     for index, flow in enumerate(flows):
-        if isinstance(flow, (str, bytes)) or not isinstance(flow, (Sequence, np.ndarray)):
-            raise InvalidFlowError(f"a flow is a sequence of packets, got {type(flow).__name__}", index)
-        if len(flow) == 0:
-            raise InvalidFlowError("empty flow (no packets)", index)
-        try:
-            values = [_packet_to_signed(packet, index) for packet in list(flow)[:packets]]
-        except InvalidFlowError as error:
-            raise InvalidFlowError(str(error).removeprefix("flow 0: "), index) from None
+        values = _flow_to_signed(flow, index, packets)
         raw[index, : len(values)] = values
     return raw
 
