@@ -148,7 +148,7 @@ def _select_and_write(data: FlowDataset, args: argparse.Namespace, captures: lis
         present = np.unique(part.y)
         print(
             f"{split}: {len(part)} flows, {len(present)} of {len(part.classes)} classes,"
-            f" {len(np.unique(part.groups))} captures"
+            f" {len(np.unique(np.asarray(part.groups)))} captures"
         )
     if len(splits) == 2:
         both = np.intersect1d(np.unique(splits["train"].y), np.unique(splits["test"].y))

@@ -44,9 +44,9 @@ def split_by_group(data: FlowDataset, test_fraction: float, seed: int = 0) -> di
         raise ValueError("split_by_group needs a data set with groups")
     rng = np.random.default_rng(seed)
     num_classes = len(data.classes)
-    group_ids = rng.permutation(np.unique(data.groups))
-    per_group = {g: np.bincount(data.y[data.groups == g], minlength=num_classes) for g in group_ids}
-    group_ids = sorted(group_ids, key=lambda g: -per_group[g].sum())
+    shuffled = rng.permutation(np.unique(data.groups)).tolist()
+    per_group = {g: np.bincount(data.y[data.groups == g], minlength=num_classes) for g in shuffled}
+    group_ids = sorted(shuffled, key=lambda g: -per_group[g].sum())
     totals = np.maximum(1, np.bincount(data.y, minlength=num_classes))
     shares = np.array([1.0 - test_fraction, test_fraction])[:, None]
     filled = np.zeros((2, num_classes))

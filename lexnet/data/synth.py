@@ -264,7 +264,8 @@ def _shift(x: np.ndarray, rows: np.ndarray, at: np.ndarray, step: int) -> np.nda
 def _perturb(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, tables: ClassTables, ack: np.ndarray,
              p: float) -> np.ndarray:  # fmt: skip
     """Structural accidents: a retransmitted packet, an extra ACK (TCP), a packet lost before capture."""
-    n, packets = x.shape
+    n: int = x.shape[0]
+    packets: int = x.shape[1]
     rows = np.arange(n)
     retransmit = rng.random(n) < p
     x = _shift(x, retransmit, rng.integers(1, packets, n), +1)
