@@ -169,8 +169,16 @@ def compare_outputs(
     return result
 
 
+def _percent(value: float) -> str:
+    return "n/a" if np.isnan(value) else f"{100 * value:.2f}%"
+
+
+def _scientific(value: float) -> str:
+    return "n/a" if np.isnan(value) else f"{value:.2e}"
+
+
 def format_table(results: list[ParityResult]) -> str:
-    """A plain-text table, one row per artifact and data set."""
+    """A plain-text table, one row per artifact and data set ("n/a": no prototypes, so no positions)."""
     header = (
         "artifact",
         "dataset",
@@ -195,12 +203,12 @@ def format_table(results: list[ParityResult]) -> str:
                 r.dataset,
                 r.reference,
                 str(r.flows),
-                f"{100 * r.prediction_agreement:.2f}%",
+                _percent(r.prediction_agreement),
                 str(r.prediction_ties),
-                f"{100 * r.position_agreement:.2f}%",
-                str(r.position_ties),
-                f"{r.max_abs_logits:.2e}",
-                f"{r.max_abs_similarities:.2e}",
+                _percent(r.position_agreement),
+                str(r.position_ties) if not np.isnan(r.position_agreement) else "n/a",
+                _scientific(r.max_abs_logits),
+                _scientific(r.max_abs_similarities),
                 "PASS" if r.passed else "FAIL: " + "; ".join(r.failures),
             )
         )

@@ -98,3 +98,12 @@ def test_table_shows_every_row() -> None:
     assert table[2].split()[0] == "a"
     assert table[2].endswith("PASS")
     assert table[3].endswith("SKIP: no cuda device here")
+
+
+def test_models_without_prototypes_are_judged_on_logits_only() -> None:
+    reference = RawOutputs(REFERENCE.logits)
+    candidate = RawOutputs(REFERENCE.logits + 1e-4)
+    result = compare_outputs(_result(), reference, candidate, None, PRECISION_TOLERANCES["fp32"])
+    assert result.passed
+    assert np.isnan(result.position_agreement)
+    assert "n/a" in format_table([result]).splitlines()[2]
