@@ -102,6 +102,10 @@ def _register_pcap(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--ndpi-results", metavar="DIR", help="labels from nDPI's NAME.out result files in DIR")
     parser.add_argument("--min-packets", type=int, default=3, help="drop flows with fewer packets")
     parser.add_argument("--engine", choices=ENGINES, default="auto", help="flow reader (auto: nfstream if installed)")
+    parser.add_argument(
+        "--skip-handshake", action="store_true", help="start TCP flows after the three-way handshake, as synthetic"
+        " flows do"
+    )  # fmt: skip
     _add_selection_arguments(parser)
     parser.set_defaults(handler=_pcap)
 
@@ -163,7 +167,12 @@ def _pcap(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     captures = find_captures(args.captures)
     data = read_captures(
-        captures, labeller=_labeller(args), mtu=args.mtu, engine=args.engine, min_packets=args.min_packets
+        captures,
+        labeller=_labeller(args),
+        mtu=args.mtu,
+        engine=args.engine,
+        min_packets=args.min_packets,
+        skip_handshake=args.skip_handshake,
     )
     counts = np.bincount(data.y, minlength=len(data.classes))
     print(

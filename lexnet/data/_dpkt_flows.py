@@ -44,6 +44,34 @@ class RawFlow:
     packets: int = 0
     ndpi_label: str | None = None
     last_seen: float = 0.0
+    handshake: Handshake | None = None
+
+
+class Handshake:
+    """Recognises a TCP three-way handshake at the start of a flow, packet by packet.
+
+    Every leading packet with SYN set (SYN, SYN-ACK, their retransmissions) is part of it, and so is the
+    initiator's bare ACK right after a SYN-ACK. The first packet that is neither ends it.
+    """
+
+    def __init__(self) -> None:
+        self.open = True
+        self.synack_seen = False
+        self.skipped = 0
+
+    def skip(self, *, syn: bool, ack: bool, forward: bool, payload: int) -> bool:
+        """Whether this packet belongs to the handshake (and is to be left out of the flow's sizes)."""
+        if not self.open:
+            return False
+        if syn:
+            self.synack_seen |= ack and not forward
+            self.skipped += 1
+            return True
+        self.open = False
+        if self.synack_seen and forward and ack and payload == 0:
+            self.skipped += 1
+            return True
+        return False
 
 
 class _ReadWatcher:
@@ -129,8 +157,8 @@ def _network_layer(link: int, frame: bytes) -> Any:
     return packet if isinstance(packet, (dpkt.ip.IP, dpkt.ip6.IP6)) else None
 
 
-def _five_tuple(packet: Any) -> tuple[str, str, int, str, int, int] | None:
-    """(protocol, src, sport, dst, dport, IP length) of a TCP or UDP packet, else ``None``."""
+def _five_tuple(packet: Any) -> tuple[str, str, int, str, int, int, int, int] | None:
+    """(protocol, src, sport, dst, dport, IP length, TCP flags, payload bytes) of a TCP or UDP packet, else None."""
     import dpkt
 
     segment = packet.data
@@ -138,15 +166,21 @@ def _five_tuple(packet: Any) -> tuple[str, str, int, str, int, int] | None:
     if protocol is None or not isinstance(segment, (dpkt.tcp.TCP, dpkt.udp.UDP)):
         return None
     if isinstance(packet, dpkt.ip.IP):
-        family, length = socket.AF_INET, packet.len
+        family, length, header = socket.AF_INET, packet.len, packet.hl * 4
     else:
-        family, length = socket.AF_INET6, 40 + packet.plen
+        family, length, header = socket.AF_INET6, 40 + packet.plen, 40
     src, dst = socket.inet_ntop(family, packet.src), socket.inet_ntop(family, packet.dst)
-    return protocol, src, segment.sport, dst, segment.dport, length
+    flags, payload = 0, 0
+    if protocol == "tcp":  # from the headers' lengths: the captured bytes may be cut by the snap length
+        flags, payload = segment.flags, max(0, length - header - segment.off * 4)
+    return protocol, src, segment.sport, dst, segment.dport, length, flags, payload
 
 
-def read_flows(path: Path, max_packets: int) -> list[RawFlow]:
-    """Flows of one capture, in order of first packet, cut by nfstream's idle and active timeouts."""
+def read_flows(path: Path, max_packets: int, skip_handshake: bool = False) -> list[RawFlow]:
+    """Flows of one capture, in order of first packet, cut by nfstream's idle and active timeouts.
+
+    With ``skip_handshake``, a TCP flow's sizes start after its three-way handshake (see ``Handshake``).
+    """
     import dpkt
 
     active: dict[tuple[Any, ...], RawFlow] = {}
@@ -161,7 +195,7 @@ def read_flows(path: Path, max_packets: int) -> list[RawFlow]:
             continue
         if parsed is None:
             continue
-        protocol, src, sport, dst, dport, length = parsed
+        protocol, src, sport, dst, dport, length, flags, payload = parsed
         key = (protocol, *sorted([(src, sport), (dst, dport)]))
         flow = active.get(key)
         if flow is not None and (
@@ -171,10 +205,15 @@ def read_flows(path: Path, max_packets: int) -> list[RawFlow]:
             flow = None
         if flow is None:
             flow = active[key] = RawFlow(protocol, src, sport, dst, dport, timestamp)
+            flow.handshake = Handshake() if skip_handshake and protocol == "tcp" else None
         flow.packets += 1
         flow.last_seen = timestamp
+        forward = (src, sport) == (flow.src, flow.sport)
+        if flow.handshake is not None and flow.handshake.skip(
+            syn=bool(flags & dpkt.tcp.TH_SYN), ack=bool(flags & dpkt.tcp.TH_ACK), forward=forward, payload=payload
+        ):
+            continue
         if len(flow.sizes) < max_packets:
-            forward = (src, sport) == (flow.src, flow.sport)
             flow.sizes.append(length if forward else -length)
     if skipped:
         logger.debug("%s: %d undecodable frames skipped", path, skipped)

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from lexnet.data._dpkt_flows import CaptureError, RawFlow, check_capture, read_flows
+from lexnet.data._dpkt_flows import CaptureError, Handshake, RawFlow, check_capture, read_flows
 from lexnet.data.format import ClassInfo, FlowDataset
 from lexnet.errors import DataFormatError
 from lexnet.spec import InputSpec
@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 ENGINES = ("auto", "nfstream", "dpkt")
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 UNKNOWN = "unknown"
+# Extra packets asked of nfstream when the handshake is skipped (SYN, SYN-ACK, ACK and one retransmitted SYN).
+_HANDSHAKE_ROOM = 4
 
 # (capture file name, flow) -> label
 Labeller = Callable[[str, RawFlow], str]
@@ -171,18 +173,39 @@ def _resolve_engine(engine: str) -> str:
     return engine
 
 
-def _nfstream_flows(path: Path, packets: int) -> list[RawFlow]:
+def _handshake_plugin() -> Any:
+    """An nfstream plugin that counts each TCP flow's leading handshake packets (``flow.udps.handshake``)."""
+    from nfstream import NFPlugin
+
+    class HandshakeCounter(NFPlugin):  # type: ignore[misc]  # nfstream ships no type hints
+        def on_init(self, packet: Any, flow: Any) -> None:
+            flow.udps.handshake = Handshake() if packet.protocol == 6 else None
+            self.on_update(packet, flow)
+
+        def on_update(self, packet: Any, flow: Any) -> None:
+            if flow.udps.handshake is not None:
+                flow.udps.handshake.skip(
+                    syn=bool(packet.syn), ack=bool(packet.ack), forward=packet.direction == 0,
+                    payload=packet.payload_size,
+                )  # fmt: skip
+
+    return HandshakeCounter()
+
+
+def _nfstream_flows(path: Path, packets: int, skip_handshake: bool) -> list[RawFlow]:
     from nfstream import NFStreamer
 
     # accounting_mode=1: IP lengths, as the dpkt engine reads them; statistics off, nDPI on the first 20 packets.
+    # Skipping the handshake needs a few more packets per flow and a plugin that sees the TCP flags.
     streamer = NFStreamer(
         source=str(path),
-        splt_analysis=packets,
+        splt_analysis=packets + (_HANDSHAKE_ROOM if skip_handshake else 0),
         accounting_mode=1,
         statistical_analysis=False,
         n_dissections=20,
         n_meters=1,
         performance_report=0,
+        udps=_handshake_plugin() if skip_handshake else None,
     )
     flows = []
     try:
@@ -198,6 +221,7 @@ def _nfstream_flows(path: Path, packets: int) -> list[RawFlow]:
             for size, direction in zip(record.splt_ps, record.splt_direction, strict=True)
             if direction >= 0
         ]
+        handshake = getattr(record.udps, "handshake", None) if skip_handshake else None
         flows.append(
             RawFlow(
                 protocol,
@@ -206,7 +230,7 @@ def _nfstream_flows(path: Path, packets: int) -> list[RawFlow]:
                 record.dst_ip,
                 record.dst_port,
                 record.bidirectional_first_seen_ms / 1000.0,
-                sizes,
+                sizes[handshake.skipped if handshake else 0 :][:packets],
                 record.bidirectional_packets,
                 ndpi_label=record.application_name or None,
             )
@@ -224,11 +248,11 @@ def flows_to_array(flows: Sequence[RawFlow], spec: InputSpec, mtu: int) -> np.nd
     return (np.sign(x) * np.minimum(np.abs(x), mtu)).astype(np.int16)
 
 
-def _read_one(path: Path, engine: str, packets: int) -> list[RawFlow]:
+def _read_one(path: Path, engine: str, packets: int, skip_handshake: bool) -> list[RawFlow]:
     if engine == "dpkt":
-        return read_flows(path, packets)
+        return read_flows(path, packets, skip_handshake)
     check_capture(path)  # nfstream reads truncated captures silently: dpkt notices and warns
-    return _nfstream_flows(path, packets)
+    return _nfstream_flows(path, packets, skip_handshake)
 
 
 def _classes(labels: list[str], protocols: list[str]) -> tuple[list[ClassInfo], np.ndarray]:
@@ -250,6 +274,7 @@ def read_captures(
     *,
     engine: str = "auto",
     min_packets: int = 3,
+    skip_handshake: bool = False,
 ) -> FlowDataset:
     """Flows of every capture in ``paths`` (files or directories), as one data set grouped by capture.
 
@@ -260,6 +285,8 @@ def read_captures(
         mtu: sizes are clipped to this (default ``spec.mtu``).
         engine: "nfstream", "dpkt", or "auto" (nfstream where installed).
         min_packets: flows with fewer packets in total are dropped.
+        skip_handshake: a TCP flow's sizes start after its three-way handshake (SYN, SYN-ACK, ACK), as synthetic
+            flows do; ``min_packets`` still counts every packet.
 
     A capture that cannot be read, or is truncated, gives a WARNING; the others go on.
     """
@@ -274,7 +301,7 @@ def read_captures(
     started = time.perf_counter()
     for index, path in enumerate(captures):
         try:
-            found = [f for f in _read_one(path, engine, spec.packets) if f.packets >= min_packets]
+            found = [f for f in _read_one(path, engine, spec.packets, skip_handshake) if f.packets >= min_packets]
         except (CaptureError, OSError) as error:
             logger.warning("%s: skipped (%s)", path, error)
             continue

@@ -11,6 +11,7 @@ import pytest
 
 from lexnet.cli import main
 from lexnet.data import read_dataset
+from lexnet.data._dpkt_flows import Handshake
 from lexnet.data.pcap import LabelMap, ndpi_result_labels, read_captures
 from lexnet.errors import DataFormatError
 
@@ -39,7 +40,9 @@ def _packets(sport: int, udp_port: int) -> list[bytes]:
     frames = []
     for forward, size in TCP_PACKETS:
         ports = (sport, 443) if forward else (443, sport)
-        flags = dpkt.tcp.TH_ACK | (dpkt.tcp.TH_SYN if size == 0 and len(frames) < 2 else 0)
+        flags = (
+            [dpkt.tcp.TH_SYN, dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK][len(frames)] if len(frames) < 2 else dpkt.tcp.TH_ACK
+        )
         tcp = dpkt.tcp.TCP(sport=ports[0], dport=ports[1], flags=flags, data=b"x" * size)
         frames.append(_frame(*((CLIENT, SERVER) if forward else (SERVER, CLIENT)), tcp, dpkt.ip.IP_PROTO_TCP))
     for forward, size in UDP_PACKETS:
@@ -79,6 +82,32 @@ def test_ingestion_is_exact(tmp_path: Path, engine: str, pcapng: bool) -> None:
     # nDPI guesses by port (443, 3478) where it has nothing better; dpkt has no DPI and falls back to the default
     assert names == (["unknown"] if engine == "dpkt" else ["STUN", "TLS"])
     assert [c.transport for c in data.classes] == (["tcp"] if engine == "dpkt" else ["udp", "tcp"])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_skip_handshake(tmp_path: Path, engine: str) -> None:
+    path = _write(tmp_path / "one.pcap")
+    data = read_captures([path], engine=engine, skip_handshake=True)
+    expected = _expected()
+    expected[0, : len(TCP_EXPECTED) - 3] = TCP_EXPECTED[3:]  # SYN, SYN-ACK and the bare ACK are left out
+    expected[0, len(TCP_EXPECTED) - 3 :] = 0
+    assert np.array_equal(data.x, expected)
+
+
+@pytest.mark.parametrize(
+    ("packets", "skipped"),
+    [
+        ([(True, False, True, 0), (True, False, True, 0), (True, True, False, 0), (False, True, True, 0)], 4),
+        ([(True, False, True, 0), (True, True, False, 0), (False, True, True, 300)], 2),  # data right away
+        ([(False, True, True, 500), (False, True, True, 0)], 0),  # the capture began mid-flow
+    ],
+    ids=["retransmitted-syn", "no-bare-ack", "mid-flow"],
+)
+def test_handshake_rule(packets: list[tuple[bool, bool, bool, int]], skipped: int) -> None:
+    handshake = Handshake()
+    flags = [handshake.skip(syn=syn, ack=ack, forward=fwd, payload=size) for syn, ack, fwd, size in packets]
+    assert handshake.skipped == skipped
+    assert flags == [True] * skipped + [False] * (len(packets) - skipped)
 
 
 def test_mtu_and_min_packets(tmp_path: Path) -> None:
@@ -153,7 +182,7 @@ def test_cli_pcap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 REAL = ["443-chrome.pcap", "whatsapp_voice_and_message.pcap", "google_ssl.pcap", "dns_long_domainname.pcap",
-        "quic.pcap", "skype.pcap"]  # fmt: skip
+        "quic.pcap", "skype-conference-call.pcap", "netflix.pcap"]  # fmt: skip
 
 
 @pytest.mark.parametrize("engine", ENGINES)
