@@ -177,7 +177,7 @@ def _handshake_plugin() -> Any:
     """An nfstream plugin that counts each TCP flow's leading handshake packets (``flow.udps.handshake``)."""
     from nfstream import NFPlugin
 
-    class HandshakeCounter(NFPlugin):  # type: ignore[misc]  # nfstream ships no type hints
+    class HandshakeCounter(NFPlugin):
         def on_init(self, packet: Any, flow: Any) -> None:
             flow.udps.handshake = Handshake() if packet.protocol == 6 else None
             self.on_update(packet, flow)
