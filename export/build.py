@@ -183,11 +183,11 @@ def _load_flows(checkpoint: Checkpoint, options: ExportOptions) -> tuple[np.ndar
     from lexnet.data.format import read_split
 
     spec = checkpoint.config.input
-    if options.data is not None and options.data != "synth":
+    if options.data is not None and Path(options.data).is_dir():
         train, test = read_split(options.data, "train", spec), read_split(options.data, "test", spec)
         source = options.data
     else:
-        train, test, source = _default_flows(checkpoint, options)
+        train, test, source = _source_flows(checkpoint, options)
     rng = np.random.default_rng(0)
     calibration = train.x[rng.permutation(len(train))[: options.calibration_flows]]
     held_out = test.x[rng.permutation(len(test))[: options.validation_flows]]
@@ -195,27 +195,26 @@ def _load_flows(checkpoint: Checkpoint, options: ExportOptions) -> tuple[np.ndar
     return calibration.astype(np.int16), held_out.astype(np.int16)
 
 
-def _default_flows(checkpoint: Checkpoint, options: ExportOptions) -> tuple[Any, Any, str]:
-    """The checkpoint's own data source, else synthetic flows (``options.data == "synth"`` asks for those)."""
-    record = checkpoint.training.get("data")
-    if options.data is None and record is not None:
-        try:
-            from lexnet.data.sources import load_data  # type: ignore[import-not-found]
-        except ImportError:
-            logger.warning("cannot load the checkpoint's data source %r here; using synthetic flows", record)
-        else:
-            splits = load_data(record)
-            return splits["train"], splits["test"], str(record)
+def _source_flows(checkpoint: Checkpoint, options: ExportOptions) -> tuple[Any, Any, str]:
+    """Flows of ``options.data`` as a data source ("synth", "synth:seed=3,..."), else of the checkpoint's own
+    data source, else synthetic flows of the checkpoint's class count."""
+    from lexnet.data.sources import load_data, source_from_arg
     from lexnet.data.synth import SynthConfig, generate
 
-    config = SynthConfig(
-        num_classes=checkpoint.config.num_classes,
-        train_flows=options.calibration_flows,
-        test_flows=options.validation_flows,
-        spec=checkpoint.config.input,
-    )
+    source = source_from_arg(options.data) if options.data is not None else checkpoint.training.get("data")
+    if not isinstance(source, dict):
+        logger.warning("the checkpoint records no data source; calibrating and validating on synthetic flows")
+        config = SynthConfig(num_classes=checkpoint.config.num_classes, spec=checkpoint.config.input)
+        source = {"kind": "synth", "config": config.to_dict()}
+    if source.get("kind") != "synth":
+        splits = load_data(source)
+        return splits["train"], splits["test"], f"data source {source}"
+    # Only as many flows as export uses: the splits come from separate random streams of the same synthetic
+    # world (same seed, same applications), so the test flows are still held out.
+    config = SynthConfig.from_dict(source.get("config", {}))
+    config = config.replace(train_flows=options.calibration_flows, test_flows=options.validation_flows)
     splits = generate(config)
-    return splits["train"], splits["test"], "synth"
+    return splits["train"], splits["test"], f"synthetic flows, seed {config.seed}"
 
 
 def _ort_session_runner(path: Path, threads: int | None) -> Callable[[np.ndarray], Outputs]:

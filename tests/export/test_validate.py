@@ -1,0 +1,77 @@
+"""Agreement figures: ties are not disagreements, and FP32 tolerances follow the rounding of the expansion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lexnet.export.validate import Outputs, Reference, compare, rounding_bounds
+
+from lexnet.spec import PRECISION_TOLERANCES
+
+CLASSES = np.array([0, 0, 1, 1])  # 2 prototypes per class
+
+
+def _reference(min_distance: float) -> Reference:
+    """Two flows, 4 prototypes of depth 8, 3 positions of a width-1 map; class 0 is predicted for both."""
+    logits = np.array([[2.0, 0.0], [2.0, 0.0]], dtype=np.float32)
+    similarities = np.ones((2, 4), dtype=np.float32)
+    positions = np.zeros((2, 4, 2), dtype=np.int64)
+    # Distances of the predicted class's 2 prototypes at the 3 positions: position 0 is the minimum,
+    # and for flow 1 position 2 ties with it exactly.
+    class_distances = np.array([[[min_distance, 1.0, 2.0]] * 2, [[min_distance, 1.0, min_distance]] * 2])
+    return Reference(
+        raw=np.zeros((2, 3), dtype=np.int16),
+        outputs=Outputs(logits, similarities, positions),
+        min_distances=np.full((2, 4), min_distance, dtype=np.float32),
+        class_distances=class_distances.astype(np.float32),
+        prototype_classes=CLASSES,
+        map_width=1,
+        prototype_sq_norms=np.full(4, 4.0, dtype=np.float32),
+        last_layer=np.array([[1.0, 1.0, -0.5, -0.5], [-0.5, -0.5, 1.0, 1.0]], dtype=np.float32),
+        prototype_depth=8,
+    )
+
+
+def test_a_tie_is_not_a_position_disagreement() -> None:
+    reference = _reference(0.5)
+    positions = reference.outputs.positions.copy()
+    positions[1, 0] = (2, 0)  # flow 1 picks the other tied position
+    tie = compare(reference, Outputs(reference.outputs.logits, reference.outputs.similarities, positions),
+                  PRECISION_TOLERANCES["fp32"])  # fmt: skip
+
+    positions[0, 1] = (1, 0)  # flow 0 picks a strictly worse position
+    wrong = compare(reference, Outputs(reference.outputs.logits, reference.outputs.similarities, positions),
+                    PRECISION_TOLERANCES["fp32"])  # fmt: skip
+
+    assert tie.position_agreement == 1.0
+    assert tie.passed
+    assert wrong.position_agreement == 0.5
+    assert not wrong.passed
+
+
+def test_fp32_logits_tolerance_widens_only_near_an_exact_match() -> None:
+    tolerance = PRECISION_TOLERANCES["fp32"]
+    exact, far = _reference(0.0), _reference(1.0)
+    shifted = exact.outputs.logits + np.float32(5e-3)
+
+    bounds_exact, bounds_far = rounding_bounds(exact), rounding_bounds(far)
+    near_match = compare(exact, Outputs(shifted, exact.outputs.similarities, exact.outputs.positions), tolerance)
+    well_conditioned = compare(far, Outputs(shifted, far.outputs.similarities, far.outputs.positions), tolerance)
+
+    assert bounds_exact is not None
+    assert bounds_far is not None
+    assert bounds_exact[1].min() > 5e-3 > 1e-3 > 1e-4 > bounds_far[1].max()
+    assert near_match.passed
+    assert not well_conditioned.passed
+    assert well_conditioned.max_abs_logits == pytest.approx(5e-3, rel=1e-3)
+
+
+def test_reduced_precision_checks_agreement_not_logits() -> None:
+    reference = _reference(1.0)
+    flipped = reference.outputs.logits.copy()
+    flipped[0] = [0.0, 2.0]  # one of two predictions changes
+
+    result = compare(reference, Outputs(flipped, *reference.outputs[1:]), PRECISION_TOLERANCES["int8"])
+
+    assert result.prediction_agreement == 0.5
+    assert not result.passed
