@@ -167,8 +167,11 @@ class BenchResult:
 
 
 def plan(spec: MatrixSpec) -> list[Cell]:
-    """Every cell of the matrix, grouped so cells sharing a loaded artifact are adjacent."""
-    return [
+    """Every cell of the matrix, grouped so cells sharing a loaded artifact are adjacent.
+
+    Tuned TVM cells come last: their bundle takes the longest to build, and a run short of time loses them first.
+    """
+    cells = [
         Cell(model, backend, precision, device, batch, threads)
         for model in spec.models
         for backend in spec.backends
@@ -177,6 +180,7 @@ def plan(spec: MatrixSpec) -> list[Cell]:
         for threads in spec.threads
         for batch in spec.batches
     ]
+    return [c for c in cells if c.backend != "tvm"] + [c for c in cells if c.backend == "tvm"]
 
 
 def _model_info(source: ModelSource) -> ModelInfo:
