@@ -202,7 +202,7 @@ def _source_flows(checkpoint: Checkpoint, options: ExportOptions) -> tuple[Any, 
     from lexnet.data.synth import SynthConfig, generate
 
     source = source_from_arg(options.data) if options.data is not None else checkpoint.training.get("data")
-    if not isinstance(source, dict):
+    if not isinstance(source, dict) or not source.get("kind"):
         logger.warning("the checkpoint records no data source; calibrating and validating on synthetic flows")
         config = SynthConfig(num_classes=checkpoint.config.num_classes, spec=checkpoint.config.input)
         source = {"kind": "synth", "config": config.to_dict()}

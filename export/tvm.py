@@ -219,6 +219,24 @@ def _tune(mod: Any, target: Any, trials: int, work_dir: Path) -> Any:
     )
 
 
+def _tune_into(mod: Any, target: Any, trials: int, records: Path, build: TvmBuild) -> Path | None:
+    """Tune and copy MetaSchedule's records to ``records``; on a tuning failure, warn and return ``None``
+    (the library is then built untuned and marked so)."""
+    with tempfile.TemporaryDirectory(prefix="lexnet-tune-") as work:
+        start = time.perf_counter()
+        try:
+            _tune(mod, target, trials, Path(work))
+        except (RuntimeError, ValueError) as error:  # TVM 0.27 raises builtin error types from C++
+            logger.warning("MetaSchedule tuning failed (%s); building untuned", str(error).splitlines()[0][:200])
+            return None
+        build.tuning_seconds = time.perf_counter() - start
+        records.mkdir(exist_ok=True)
+        for name in RECORD_FILES:
+            shutil.copy(Path(work) / name, records / name)
+    build.trials = trials
+    return records
+
+
 def _compile(mod: Any, target: Any, records_dir: Path | None) -> Any:
     import tvm
     from tvm.s_tir import meta_schedule as ms
@@ -260,15 +278,7 @@ def build_library(
     if tune_trials > 0 and records is None:
         if not target.runnable:
             raise NotImplementedError(f"cannot tune for {target.label} on this {_host_arch()} host: it cannot run it")
-        records = out_dir / "tuning"
-        with tempfile.TemporaryDirectory(prefix="lexnet-tune-") as work:
-            start = time.perf_counter()
-            _tune(mod, tvm_target, tune_trials, Path(work))
-            build.tuning_seconds = time.perf_counter() - start
-            records.mkdir(exist_ok=True)
-            for name in RECORD_FILES:
-                shutil.copy(Path(work) / name, records / name)
-        build.trials = tune_trials
+        records = _tune_into(mod, tvm_target, tune_trials, out_dir / "tuning", build)
     if records is not None:
         build.records = [records / name for name in RECORD_FILES]
         build.tuning_state = "tuned"
