@@ -122,6 +122,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Pat
         tensors = {k: v.detach().cpu().contiguous() for k, v in checkpoint.state_dict.items()}
         save_file(tensors, staging / WEIGHTS_FILE, metadata={"format": CHECKPOINT_FORMAT})
         (staging / METADATA_FILE).write_text(json.dumps(checkpoint.metadata(), indent=1) + "\n")
+        _usual_permissions(staging)
         if path.exists():
             backup = path.with_name(f".{path.name}.old")
             shutil.rmtree(backup, ignore_errors=True)
@@ -135,6 +136,15 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Pat
         raise
     logger.info("wrote checkpoint %s (%.1f kB)", path, (path / WEIGHTS_FILE).stat().st_size / 1e3)
     return path
+
+
+def _usual_permissions(directory: Path) -> None:
+    """Give the staged directory and its files the modes the umask gives new files (mkdtemp makes them private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    directory.chmod(0o777 & ~umask)
+    for child in directory.iterdir():
+        child.chmod(0o666 & ~umask)
 
 
 def read_checkpoint_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
