@@ -3,20 +3,31 @@
 For each artifact and each data set, against the reference (the PyTorch checkpoint when torch is installed, the
 bundle's golden vectors otherwise; the golden vectors cover only their own inputs):
 
-- prediction agreement: share of flows with the reference's class, outside ties;
+- prediction agreement: share of all flows given the reference's class (disagreements where the reference's
+  own top logits nearly tie are counted too, and reported as "pred ties" for information);
 - position agreement: share of flows whose predicted class's prototypes match at the reference's positions,
   outside ties;
 - largest absolute difference of logits and of similarities.
 
-Ties are told apart from disagreements by the reference's own numbers: a flow whose artifact picks another class
-(or position) is a tie when the reference's logit (or distance) at the artifact's choice is within the precision's
-``tie_tolerance`` of its own choice, relative to their scale (``max(1, |a|, |b|)``). UDP flows are zero-padded, so
+Position ties are told apart from disagreements by the reference's own numbers: a prototype the artifact places
+elsewhere is a tie when the reference's distance at the artifact's position is within the precision's
+``tie_tolerance`` of its distance at its own, relative to their scale (``max(1, |a|, |b|)``); flows whose only
+differences are ties are left out of the position agreement and counted apart. The same test on the reference's
+logits gives "pred ties", which only informs. UDP flows are zero-padded, so
 exact distance ties at several positions are common. With the torch reference the distance at the artifact's
 position is read from the reference's full distance map; with golden vectors only, it is approximated by the
 artifact's own distance there (recovered from its similarity), which is exact up to the artifact's error.
 
 Thresholds are ``lexnet.spec.PRECISION_TOLERANCES`` (or the manifest's copy): FP32 agrees on every flow outside
 ties, logits and similarities within 1e-3; BF16 and INT8 on at least 99% of predictions and 98% of positions.
+The absolute limits on logits and similarities are defined on the golden vectors, so they are checked there; on
+the other data sets the differences are reported. The similarity log((d + 1) / (d + 1e-4)) has slope about
+-1 / (d + 1e-4), so where a flow nearly matches a prototype (d ~ 1e-5) a rounding difference of the FP32 distance
+becomes a large similarity difference; ``max|ddist|`` (the distances recovered from the similarities) shows how
+far the distances themselves differ.
+
+Artifacts the export step marked failed are measured too (the table says so); only backends or devices missing
+on this machine are skipped.
 """
 
 from __future__ import annotations
@@ -71,7 +82,9 @@ class ParityResult:
     position_ties: int = 0
     max_abs_logits: float = float("nan")
     max_abs_similarities: float = float("nan")
+    max_abs_distances: float = float("nan")
     passed: bool = False
+    export_status: str = "ok"
     failures: list[str] = field(default_factory=list)
     skipped: str | None = None
 
@@ -89,9 +102,7 @@ def _prediction_metrics(reference: RawOutputs, candidate: RawOutputs, tolerance:
     rows = np.flatnonzero(ref_labels != labels)
     ref_logits = reference.logits.astype(np.float64)
     ties = _is_tie(ref_logits[rows, ref_labels[rows]], ref_logits[rows, labels[rows]], tolerance)
-    outside = len(labels) - int(ties.sum())
-    agreeing = len(labels) - len(rows)
-    return (agreeing / outside if outside else 1.0), int(ties.sum())
+    return 1.0 - len(rows) / len(labels), int(ties.sum())
 
 
 def _position_metrics(
@@ -131,13 +142,16 @@ def _max_abs(a: np.ndarray | None, b: np.ndarray | None) -> float:
     return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
 
 
-def _judge(result: ParityResult, tolerance: PrecisionTolerance) -> None:
+def _judge(result: ParityResult, tolerance: PrecisionTolerance, check_atol: bool) -> None:
     checks = [
         ("prediction agreement", result.prediction_agreement, tolerance.min_prediction_agreement, ">="),
         ("position agreement", result.position_agreement, tolerance.min_position_agreement, ">="),
-        ("max |logits diff|", result.max_abs_logits, tolerance.logits_atol, "<="),
-        ("max |similarities diff|", result.max_abs_similarities, tolerance.similarity_atol, "<="),
     ]
+    if check_atol:
+        checks += [
+            ("max |logits diff|", result.max_abs_logits, tolerance.logits_atol, "<="),
+            ("max |similarities diff|", result.max_abs_similarities, tolerance.similarity_atol, "<="),
+        ]
     for name, value, limit, sense in checks:
         if limit is None or np.isnan(value):
             continue
@@ -153,8 +167,14 @@ def compare_outputs(
     prototype_classes: np.ndarray | None,
     tolerance: PrecisionTolerance,
     distance_at: DistanceLookup | None = None,
+    *,
+    check_atol: bool = True,
 ) -> ParityResult:
-    """Fill ``result`` with the metrics of ``candidate`` against ``reference`` and judge it by ``tolerance``."""
+    """Fill ``result`` with the metrics of ``candidate`` against ``reference`` and judge it by ``tolerance``.
+
+    ``check_atol`` applies the tolerance's absolute limits on logits and similarities (defined on the golden
+    vectors); agreement thresholds always apply.
+    """
     result.flows = len(reference.logits)
     result.prediction_agreement, result.prediction_ties = _prediction_metrics(
         reference, candidate, tolerance.tie_tolerance
@@ -165,7 +185,10 @@ def compare_outputs(
             reference, candidate, prototype_classes, tolerance.tie_tolerance, distance_at
         )
         result.max_abs_similarities = _max_abs(reference.similarities, candidate.similarities)
-    _judge(result, tolerance)
+        result.max_abs_distances = _max_abs(
+            distance_from_similarity(reference.similarities), distance_from_similarity(candidate.similarities)
+        )
+    _judge(result, tolerance, check_atol)
     return result
 
 
@@ -175,6 +198,13 @@ def _percent(value: float) -> str:
 
 def _scientific(value: float) -> str:
     return "n/a" if np.isnan(value) else f"{value:.2e}"
+
+
+def _verdict(result: ParityResult) -> str:
+    verdict = "PASS" if result.passed else "FAIL: " + "; ".join(result.failures)
+    if result.export_status != "ok":
+        verdict += f" (export marked it {result.export_status})"
+    return verdict
 
 
 def format_table(results: list[ParityResult]) -> str:
@@ -190,12 +220,13 @@ def format_table(results: list[ParityResult]) -> str:
         "pos ties",
         "max|dlogit|",
         "max|dsim|",
+        "max|ddist|",
         "result",
     )
     rows = [header]
     for r in results:
         if r.skipped is not None:
-            rows.append((r.artifact, r.dataset, r.reference, "-", "-", "-", "-", "-", "-", "-", f"SKIP: {r.skipped}"))
+            rows.append((r.artifact, r.dataset, r.reference, *["-"] * 8, f"SKIP: {r.skipped}"))
             continue
         rows.append(
             (
@@ -209,7 +240,8 @@ def format_table(results: list[ParityResult]) -> str:
                 str(r.position_ties) if not np.isnan(r.position_agreement) else "n/a",
                 _scientific(r.max_abs_logits),
                 _scientific(r.max_abs_similarities),
-                "PASS" if r.passed else "FAIL: " + "; ".join(r.failures),
+                _scientific(r.max_abs_distances),
+                _verdict(r),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
@@ -269,13 +301,20 @@ def _skip_reason(artifact: Any) -> str | None:
     """Why this machine cannot run the artifact, or ``None``."""
     from lexnet.runtimes.registry import get_backend, installed_backends
 
-    if not artifact.ok:
-        return f"export recorded a failure: {artifact.error or 'no reason given'}"
     if artifact.backend not in installed_backends():
         return f"{artifact.backend} is not installed"
     if not get_backend(artifact.backend).device_available(artifact.device):
         return f"no {artifact.device} device here"
     return None
+
+
+def _open_artifact(bundle: Any, artifact: Any, threads: int | None) -> Any:
+    """A loaded session of any artifact, including those the export step marked failed (parity measures them)."""
+    from lexnet.runtimes.registry import get_backend
+
+    session = get_backend(artifact.backend)(bundle, artifact, device=artifact.device, threads=threads)
+    session.load()
+    return session
 
 
 def run_parity(
@@ -297,7 +336,6 @@ def run_parity(
         threads: threads for every backend.
         artifact_ids: only these artifacts (default: all).
     """
-    from lexnet.runtimes.classifier import load
     from lexnet.runtimes.inputs import prepare_flows
 
     prepared = {name: prepare_flows(flows, bundle.spec) for name, flows in datasets.items()}
@@ -319,19 +357,20 @@ def run_parity(
                     row.skipped = reason
                 continue
             tolerance = bundle.manifest.golden.tolerance(artifact.precision)
-            with load(bundle, artifact.backend, artifact.device, artifact.precision, threads) as classifier:
+            with _open_artifact(bundle, artifact, threads) as session:
                 for name, flows in prepared.items():
+                    rows[name].export_status = artifact.status
                     if name not in ref_outputs:
                         rows[name].skipped = "no reference: install torch to compare beyond the golden vectors"
                         continue
-                    candidate = classifier.run(flows)
                     compare_outputs(
                         rows[name],
                         ref_outputs[name],
-                        candidate,
+                        session.run(flows),
                         prototype_classes,
                         tolerance,
                         ref.distance_lookup(flows),
+                        check_atol=name == "golden",
                     )
                     logger.info(
                         "parity %s on %s: %s", artifact.id, name, "pass" if rows[name].passed else rows[name].failures
