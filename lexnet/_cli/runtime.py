@@ -221,7 +221,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parity.add_argument("--split", default="test", help="split read from a --data directory (default: test)")
     parity.add_argument("--real", default=None, help="directory of real captures (e.g. ../shared/data/ndpi/pcap)")
     parity.add_argument("--flows", type=int, default=2000, help="flows per data set (default: 2000)")
-    parity.add_argument("--seed", type=int, default=12345, help="seed of the synthetic hold-out (default: 12345)")
+    parity.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the synthetic world; its test split is the hold-out (default 0: the default checkpoint's world)",
+    )
     parity.add_argument("--reference", choices=("auto", "torch", "golden"), default="auto")
     parity.add_argument("--artifact", action="append", help="only this artifact id (repeatable)")
     parity.add_argument("--json", default=None, help="also write the rows as JSON here")
