@@ -9,6 +9,7 @@ is real, its outputs are not parity-checked.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import time
@@ -63,11 +64,19 @@ def synthetic_checkpoint(source: ModelSource) -> Any:
     return Checkpoint(source.config, classes, source.scaling, model.state_dict(), metrics={})
 
 
+def _weights_tag(source: ModelSource) -> str:
+    """Which weights a cached bundle holds: a checkpoint's digest, or "untrained" (seeded random weights)."""
+    if source.checkpoint is None:
+        return "untrained"
+    digest = hashlib.sha256((source.checkpoint / "weights.safetensors").read_bytes()).hexdigest()
+    return digest[:12]
+
+
 def _bundle(source: ModelSource, kind: str, workdir: Path, policy: BundlePolicy, bundles: dict[str, Path]) -> Path:
     if source.arch in bundles:  # a bundle handed over (lexnet run) serves every kind: artifacts are picked by state
         return bundles[source.arch]
     name = f"tuned{policy.tune_trials}" if kind == "tuned" else policy.main_name()
-    path = workdir / "bundles" / f"{source.arch}-{name}"
+    path = workdir / "bundles" / f"{source.arch}-{_weights_tag(source)}-{name}"
     if (path / "manifest.json").is_file():
         return path
     from lexnet.export.build import ExportOptions, export_bundle
