@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
         help="export a checkpoint to a validated bundle (ONNX Runtime, OpenVINO, TVM; FP32, BF16, INT8)",
-        description=__doc__,
+        description="Export a checkpoint to a bundle of ONNX Runtime, OpenVINO and TVM artifacts, each validated"
+        " against the checkpoint's PyTorch FP32 outputs before it is written.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -53,9 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         " (default: native)")  # fmt: skip
     parser.add_argument("--tune-trials", type=int, default=0, metavar="N",
                         help="MetaSchedule trials per TVM library (default 0: untuned, marked so)")  # fmt: skip
-    parser.add_argument("--data", metavar="DIR|synth",
-                        help="flows for INT8 calibration (train split) and validation (test split); default: the"
-                        " checkpoint's own data source")  # fmt: skip
+    parser.add_argument("--data", metavar="DIR|synth[:k=v,...]",
+                        help="flows for INT8 calibration (train split) and validation (test split): a data set"
+                        " directory or a synthetic source; default: the checkpoint's own data source")  # fmt: skip
     parser.add_argument("--quantize-head", action="store_true",
                         help="quantize the prototype head too (default: it stays FP32, positions exact)")  # fmt: skip
     parser.add_argument("--keep-failed", action="store_true",
