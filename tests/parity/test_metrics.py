@@ -116,3 +116,23 @@ def test_a_near_tie_still_lowers_prediction_agreement() -> None:
     result = compare_outputs(_result(), REFERENCE, candidate, PROTOTYPE_CLASSES, PRECISION_TOLERANCES["bf16"])
     assert result.prediction_ties == 1
     assert result.prediction_agreement == pytest.approx(2 / 3)
+
+
+def test_fp32_leaves_near_tied_predictions_out() -> None:
+    logits = REFERENCE.logits.copy()
+    logits[2] = logits[2, ::-1]  # 5e-4 apart: beyond FP32's tie tolerance (1e-4 x max(1, |logit|))
+    candidate = RawOutputs(logits, REFERENCE.similarities, REFERENCE.positions)
+    tight = compare_outputs(_result(), REFERENCE, candidate, PROTOTYPE_CLASSES, PRECISION_TOLERANCES["fp32"])
+    assert tight.prediction_ties == 0
+    assert tight.prediction_agreement == pytest.approx(2 / 3)
+
+    reference = RawOutputs(
+        np.array([[2.0, 1.0], [1.0, 3.0], [0.5, 0.50002]], np.float32), REFERENCE.similarities, REFERENCE.positions
+    )
+    logits = reference.logits.copy()
+    logits[2] = logits[2, ::-1]
+    candidate = RawOutputs(logits, REFERENCE.similarities, REFERENCE.positions)
+    result = compare_outputs(_result(), reference, candidate, PROTOTYPE_CLASSES, PRECISION_TOLERANCES["fp32"])
+    assert result.prediction_ties == 1
+    assert result.prediction_agreement == 1.0
+    assert result.passed
