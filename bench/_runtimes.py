@@ -36,6 +36,8 @@ class BundlePolicy:
     golden_flows: int = 32
     backends: tuple[str, ...] = ("onnxruntime", "openvino", "tvm")
     precisions: tuple[str, ...] = ("fp32", "bf16", "int8")
+    build: bool = True
+    budget_minutes: float = 0.0
 
     def main_name(self) -> str:
         """Bundle folder suffix: what the main bundle holds, so a run asking for other artifacts builds anew."""
@@ -79,6 +81,11 @@ def _bundle(source: ModelSource, kind: str, workdir: Path, policy: BundlePolicy,
     path = workdir / "bundles" / f"{source.arch}-{_weights_tag(source)}-{name}"
     if (path / "manifest.json").is_file():
         return path
+    if not policy.build:
+        raise SkipCell(
+            f"the run's time budget ({policy.budget_minutes:.0f} min) was spent before this model's bundle was"
+            " built; raise --minutes"
+        )
     from lexnet.export.build import ExportOptions, export_bundle
 
     from lexnet.checkpoint import load_checkpoint

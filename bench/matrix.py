@@ -233,17 +233,12 @@ def _run_group(
         for _ in cells:
             budget.next_policy()
         return [CellResult(**asdict(c), status="skipped", reason=reason, floor_us=floor_us) for c in cells]
-    if budget.exhausted() and first.backend != "torch":
-        # Building bundles costs minutes; once the run's budget is spent, the remaining compiled cells say so.
-        minutes = (spec.time_budget_s or 0) / 60
-        reason = f"the run's time budget ({minutes:.0f} min) was spent before this cell; raise --minutes"
-        for _ in cells:
-            budget.next_policy()
-        return [CellResult(**asdict(c), status="skipped", reason=reason, floor_us=floor_us) for c in cells]
+    # Building a bundle costs minutes: once the run's budget is spent, only bundles already built are timed.
+    bundle_policy = _bundle_policy(spec, first.model, build=not budget.exhausted())
     try:
         loaded = load_backend(
             source, first.backend, first.precision, first.device, first.threads, spec.workdir,
-            spec.bundles, _bundle_policy(spec, first.model),
+            spec.bundles, bundle_policy,
         )  # fmt: skip
     except SkipCell as skip:
         for _ in cells:
@@ -281,7 +276,7 @@ def _run_group(
     return results
 
 
-def _bundle_policy(spec: MatrixSpec, arch: str) -> Any:
+def _bundle_policy(spec: MatrixSpec, arch: str, build: bool = True) -> Any:
     """What the bench's bundle of ``arch`` holds: the compiled backends and precisions this matrix times for it."""
     from lexnet.bench._runtimes import BundlePolicy
 
@@ -290,7 +285,12 @@ def _bundle_policy(spec: MatrixSpec, arch: str) -> Any:
         backends, precisions = spec.secondary_backends, spec.secondary_precisions
     compiled = tuple(dict.fromkeys("tvm" if b.startswith("tvm") else b for b in backends if b != "torch"))
     return BundlePolicy(
-        tuned_models=spec.tuned_models, tune_trials=spec.tune_trials, backends=compiled, precisions=precisions
+        tuned_models=spec.tuned_models,
+        tune_trials=spec.tune_trials,
+        backends=compiled,
+        precisions=precisions,
+        build=build,
+        budget_minutes=(spec.time_budget_s or 0) / 60,
     )
 
 
