@@ -92,6 +92,7 @@ def gradient_shap(
     baselines: np.ndarray | torch.Tensor | None = None,
     n_samples: int = 32,
     seed: int = 0,
+    batch_size: int = 64,
 ) -> np.ndarray:
     """SHAP values by expected gradients (captum's ``GradientShap``): attributions [N, packets, variables].
 
@@ -103,6 +104,8 @@ def gradient_shap(
             (default: the empty flow, all zeros).
         n_samples: random baseline/interpolation draws per flow.
         seed: seed of those draws, so attributions are reproducible.
+        batch_size: flows per captum call; each call runs ``batch_size * n_samples`` flows at once, and LEXNet's
+            distance map grows with that (about 65 kB per flow), so this bounds the memory.
     """
     from captum.attr import GradientShap
 
@@ -112,10 +115,16 @@ def gradient_shap(
     state = torch.get_rng_state()
     torch.manual_seed(seed)
     try:
-        values = GradientShap(scores).attribute(x, baselines=reference, target=targets, n_samples=n_samples)
+        explainer = GradientShap(scores)
+        chunks = [
+            explainer.attribute(
+                x[i : i + batch_size], baselines=reference, target=targets[i : i + batch_size], n_samples=n_samples
+            ).detach()
+            for i in range(0, len(x), batch_size)
+        ]
     finally:
         torch.set_rng_state(state)
-    return values.detach()[:, 0].numpy()
+    return torch.cat(chunks)[:, 0].numpy()
 
 
 def kernel_shap(
