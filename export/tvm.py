@@ -203,15 +203,21 @@ def _fused(mod: Any, target: Any) -> Any:
 def _tune(mod: Any, target: Any, trials: int, work_dir: Path) -> Any:
     from tvm.s_tir import meta_schedule as ms
 
+    fused = _fused(mod, target)
+    tasks = ms.relax_integration.extract_tasks(fused, target)
+    # The gradient scheduler spends ``num_trials_per_iter`` on one task per round: with a small budget and
+    # the default of 64, the first task would take every trial. Spread the budget over all tasks instead.
+    per_iter = max(1, min(64, -(-trials // max(1, len(tasks)))))
     builder = ms.builder.LocalBuilder(max_workers=1, timeout_sec=BUILDER_TIMEOUT_S, f_build=_build_without_intrinsics)
     runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(number=3, repeat=1))
+    logger.debug("tuning %d tasks, %d trials, %d per round", len(tasks), trials, per_iter)
     return ms.relax_integration.tune_relax(
-        _fused(mod, target),
+        fused,
         params={},
         target=target,
         work_dir=str(work_dir),
         max_trials_global=trials,
-        num_trials_per_iter=min(64, trials),
+        num_trials_per_iter=per_iter,
         builder=builder,
         runner=runner,
         cost_model="xgb",

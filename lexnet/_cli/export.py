@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 from pathlib import Path
 
 from lexnet.errors import LexnetError
@@ -117,6 +119,8 @@ def run_export(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise LexnetError(str(error)) from error
+    # A terminated export must clean its staging directory up like any failure: turn SIGTERM into SystemExit.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         result = export_bundle(load_checkpoint(path), args.out, options, checkpoint_path=path)
     except ValidationError as error:
