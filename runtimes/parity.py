@@ -153,7 +153,7 @@ def _max_abs(a: np.ndarray | None, b: np.ndarray | None) -> float:
 
 
 def _judge(result: ParityResult, tolerance: PrecisionTolerance, check_atol: bool) -> None:
-    checks = [
+    checks: list[tuple[str, float, float | None, str]] = [
         ("prediction agreement", result.prediction_agreement, tolerance.min_prediction_agreement, ">="),
         ("position agreement", result.position_agreement, tolerance.min_position_agreement, ">="),
     ]
@@ -231,7 +231,7 @@ def format_table(results: list[ParityResult]) -> str:
         "max|ddist|",
         "result",
     )
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for r in results:
         if r.skipped is not None:
             rows.append((r.artifact, r.dataset, r.reference, *["-"] * 8, f"SKIP: {r.skipped}"))
