@@ -31,6 +31,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "Checkpoint",
     "PrototypeSource",
+    "check_replaceable",
     "default_checkpoint_path",
     "load_checkpoint",
     "save_checkpoint",
@@ -41,6 +42,9 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "lexnet-checkpoint/1"
 WEIGHTS_FILE = "weights.safetensors"
 METADATA_FILE = "checkpoint.json"
+# What training leaves in its output directory before the checkpoint replaces it (see ``lexnet.train.state``).
+TRAINING_STATE_FILE = "training-state.safetensors"
+_REPLACEABLE = {WEIGHTS_FILE, METADATA_FILE, TRAINING_STATE_FILE, f".{TRAINING_STATE_FILE}.tmp"}
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Pat
     from safetensors.torch import save_file
 
     path = Path(path)
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
@@ -136,6 +141,17 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Pat
         raise
     logger.info("wrote checkpoint %s (%.1f kB)", path, (path / WEIGHTS_FILE).stat().st_size / 1e3)
     return path
+
+
+def check_replaceable(path: str | os.PathLike[str]) -> None:
+    """Refuse a checkpoint path that holds anything but a checkpoint or a training state: it would be replaced."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CheckpointError(f"{path} is a file; a checkpoint is a directory")
+    foreign = sorted(p.name for p in path.iterdir() if p.name not in _REPLACEABLE) if path.is_dir() else []
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise CheckpointError(f"{path} holds files that are not a checkpoint's ({shown}); choose another directory")
 
 
 def _usual_permissions(directory: Path) -> None:

@@ -22,7 +22,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
 
-from lexnet.checkpoint import METADATA_FILE, Checkpoint, PrototypeSource, load_checkpoint, save_checkpoint
+from lexnet.checkpoint import (
+    METADATA_FILE,
+    Checkpoint,
+    PrototypeSource,
+    check_replaceable,
+    load_checkpoint,
+    save_checkpoint,
+)
 from lexnet.data.format import FlowDataset
 from lexnet.errors import CheckpointError
 from lexnet.evaluate import predict, summarize
@@ -364,6 +371,7 @@ def train(
     """
     config, options = config or TrainConfig(), options or TrainOptions()
     out = Path(out)
+    check_replaceable(out)
     model_config = model_config or ModelConfig(arch=arch, num_classes=len(train_data.classes))
     if options.resume and load_state(out) is None and (out / METADATA_FILE).is_file():
         logger.info("%s is a finished checkpoint; nothing to resume", out)

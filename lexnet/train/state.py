@@ -16,13 +16,14 @@ from typing import Any
 
 import torch
 
+from lexnet.checkpoint import TRAINING_STATE_FILE
 from lexnet.errors import CheckpointError
 
 __all__ = ["STATE_FILE", "TrainingState", "load_state", "optimizer_from_flat", "optimizer_to_flat", "save_state"]
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "training-state.safetensors"
+STATE_FILE = TRAINING_STATE_FILE
 STATE_FORMAT = "lexnet-training-state/1"
 
 

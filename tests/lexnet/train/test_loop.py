@@ -87,3 +87,12 @@ def test_plain_model_trains_with_cross_entropy(splits, tmp_path) -> None:
     assert 0.0 <= checkpoint.metrics["test_accuracy"] <= 1.0
     losses = [e["loss"] for e in checkpoint.training["log"]]
     assert losses[-1] < losses[0]
+
+
+def test_refuses_an_output_directory_holding_other_files(splits, tmp_path) -> None:
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(CheckpointError, match=r"notes\.txt"):
+        _train(splits, out)
+    assert (out / "notes.txt").read_text() == "keep me"
