@@ -86,7 +86,7 @@ def _find_accuracy(metrics: Any, path: str = "") -> list[tuple[str, float]]:
     if isinstance(metrics, dict):
         for key, value in metrics.items():
             where = f"{path}.{key}" if path else str(key)
-            if key == "accuracy" and isinstance(value, (int, float)):
+            if str(key).endswith("accuracy") and isinstance(value, (int, float)):
                 found.append((where, float(value)))
             else:
                 found.extend(_find_accuracy(value, where))
@@ -94,11 +94,12 @@ def _find_accuracy(metrics: Any, path: str = "") -> list[tuple[str, float]]:
 
 
 def checkpoint_accuracy(metrics: dict[str, Any]) -> tuple[float | None, str | None]:
-    """The hold-out accuracy a checkpoint records (test split first, then any other), with its key path."""
-    found = _find_accuracy(metrics)
+    """The hold-out accuracy a checkpoint records (test first, then held-out/validation; never a training
+    accuracy), with its key path; ``(None, None)`` when it records none."""
+    found = [(where, value) for where, value in _find_accuracy(metrics) if "train" not in where]
     for preferred in ("test", "holdout", "hold_out", "eval", "val"):
         for where, value in found:
-            if preferred in where.split("."):
+            if preferred in where:
                 return value, where
     return found[0] if found else (None, None)
 

@@ -125,3 +125,14 @@ def test_write_reports_writes_every_kind(tmp_path):
     assert one["stats"]["ops"] == pytest.approx(25_000)
     csv_lines = paths["csv"].read_text().splitlines()
     assert len(csv_lines) == 1 + len(_result().cells)
+
+
+def test_checkpoint_accuracy_takes_the_hold_out_figure_never_the_training_one():
+    from lexnet.bench.sources import checkpoint_accuracy
+
+    flat = {"train_accuracy_last_pass": 0.81, "test_accuracy": 0.79, "test_flows": 10000}
+    nested = {"train": {"accuracy": 0.9}, "test": {"accuracy": 0.7}}
+
+    assert checkpoint_accuracy(flat) == (0.79, "test_accuracy")
+    assert checkpoint_accuracy(nested) == (0.7, "test.accuracy")
+    assert checkpoint_accuracy({"train_accuracy": 0.9}) == (None, None)
