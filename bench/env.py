@@ -101,7 +101,7 @@ def describe_environment() -> dict[str, Any]:
     """Everything a report records about the machine at the start of a run (call ``load_average`` again at the end)."""
     return {
         "host": socket.gethostname(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "machine": platform.machine(),
