@@ -97,7 +97,7 @@ def _lstm_macs(module: nn.LSTM, inputs: torch.Tensor) -> int:
     return macs
 
 
-def _layer_cost(name: str, module: nn.Module, inputs: tuple, output: object) -> LayerCost | None:
+def _layer_cost(name: str, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> LayerCost | None:
     """The cost of one module that owns trainable parameters (``None`` for normalisation layers)."""
     from torch import nn
 
@@ -120,10 +120,10 @@ def _layer_cost(name: str, module: nn.Module, inputs: tuple, output: object) -> 
         # Elementwise parameters (scales, PReLU slopes, layer norms): parameters, no multiply-adds worth counting.
         return LayerCost(name, "elementwise", _part(name), params, 0)
     if isinstance(module, nn.Linear):
-        positions = _positions(output, output.dim() - 2) if output.dim() > 2 else 1  # type: ignore[union-attr]
+        positions = _positions(output, output.dim() - 2) if output.dim() > 2 else 1
         return LayerCost(name, "linear", _part(name), params, weight.numel() * positions)
     # Convolutions, nn.ConvNd or custom (a weight [out, in/groups, *kernel]): every weight at every output position.
-    positions = _positions(output, weight.dim() - 2)  # type: ignore[arg-type]
+    positions = _positions(output, weight.dim() - 2)
     return LayerCost(name, "conv", _part(name), params, weight.numel() * positions)
 
 

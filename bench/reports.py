@@ -90,7 +90,7 @@ def _best(result: BenchResult, model: str, precision: str, batch: int, threads: 
         if (c.model, c.precision, c.batch, c.threads, c.device) == (model, precision, batch, threads, "cpu")
         and c.timing is not None
     ]
-    return min(measured, key=lambda c: c.timing.median_us) if measured else None  # type: ignore[union-attr]
+    return min(measured, key=lambda c: c.timing.median_us) if measured else None
 
 
 def _accuracy(value: float | None) -> str:
@@ -217,7 +217,7 @@ def ratios(result: BenchResult) -> dict[str, Any]:
     ]
     lexnet = _parity_clean(lexnet)
     if lexnet:
-        fastest = min(lexnet, key=lambda c: c.timing.median_us)  # type: ignore[union-attr]
+        fastest = min(lexnet, key=lambda c: c.timing.median_us)
         out["fastest_lexnet"] = {
             "backend": fastest.backend,
             "precision": fastest.precision,
@@ -245,7 +245,7 @@ def ratios(result: BenchResult) -> dict[str, Any]:
     batch1 = _parity_clean(batch1)
     api = [c for c in batch1 if c.api == "classify"] or batch1
     if api:
-        best = min(api, key=lambda c: c.timing.median_us)  # type: ignore[union-attr]
+        best = min(api, key=lambda c: c.timing.median_us)
         out["batch1_best"] = {"backend": best.backend, "precision": best.precision, "threads": best.threads}
         out["batch1_best"].update({"us": best.median_us, "api": best.api})
     out["paper_lexnet_over_leresnet_cpu"] = paper.LEXNET_OVER_LERESNET_CPU[0]

@@ -101,7 +101,10 @@ def checkpoint_accuracy(metrics: dict[str, Any]) -> tuple[float | None, str | No
         for where, value in found:
             if preferred in where:
                 return value, where
-    return found[0] if found else (None, None)
+    if not found:
+        return None, None
+    where, value = found[0]
+    return value, where
 
 
 def find_model_source(arch: str, assets: Path | None = None, checkpoint: Path | None = None) -> ModelSource:

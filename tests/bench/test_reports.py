@@ -136,3 +136,9 @@ def test_checkpoint_accuracy_takes_the_hold_out_figure_never_the_training_one():
     assert checkpoint_accuracy(flat) == (0.79, "test_accuracy")
     assert checkpoint_accuracy(nested) == (0.7, "test.accuracy")
     assert checkpoint_accuracy({"train_accuracy": 0.9}) == (None, None)
+
+
+def test_checkpoint_accuracy_falls_back_to_any_non_training_accuracy():
+    from lexnet.bench.sources import checkpoint_accuracy
+
+    assert checkpoint_accuracy({"accuracy": 0.5}) == (0.5, "accuracy")
