@@ -93,16 +93,18 @@ def test_raw_and_scaled_inputs_agree(tmp_path: Path) -> None:
 
 
 def test_head_is_one_matmul_with_first_minimum_argmin() -> None:
+    from lexnet.export._graph import head_node_names
     from lexnet.export.onnx import build_onnx_model
 
     checkpoint, _ = _checkpoint("lexnet")
     proto = build_onnx_model(checkpoint)
-    head = [n for n in proto.graph.node if n.name.startswith("head/")]
+    names = set(head_node_names(proto))
+    head = [n for n in proto.graph.node if n.name in names]
     ops = [n.op_type for n in head]
 
     assert "Conv" not in ops
-    assert ops.count("MatMul") == 1
-    assert ops.count("Log") == 1
+    assert ops.count("MatMul") == 2  # the distances, then the last layer
+    assert ops.count("Log") == 1  # after the minimum: one log per prototype
     (argmin,) = [n for n in head if n.op_type == "ArgMin"]
     attributes = {a.name: onnx.helper.get_attribute_value(a) for a in argmin.attribute}
     assert attributes["select_last_index"] == 0
@@ -128,6 +130,7 @@ def test_ties_take_the_first_position() -> None:
         last_layer=rng.random((classes, prototypes), dtype=np.float32),
         map_width=2,
         epsilon=1e-4,
+        map_height=positions // 2,
     )
     append_prototype_head(model, "patches", weights)
     onnx.checker.check_model(model, full_check=True)
