@@ -1,9 +1,17 @@
 """The prototype head written directly as ONNX nodes, and helpers to splice it onto the exported backbone.
 
 The head is where LEXNet spends most of its time, so its nodes are chosen for speed rather than left to the
-exporter: distances by expansion as ONE matrix product per flow ([P, depth + 2] x [depth + 2, positions], the
-squared norms riding along as two extra rows), then ReduceMin and ArgMin over the positions, i.e. over the
-innermost, contiguous axis, and only then the log, once per prototype.
+exporter:
+
+1. distances by expansion as one matrix product per flow, [P, depth + 2] x [depth + 2, positions], the squared
+   norms riding along as two extra rows, so that ArgMin runs over the innermost, contiguous axis (one large
+   [batch * positions, depth + 2] x [depth + 2, P] product followed by ArgMin over a strided axis measured
+   slower in ONNX Runtime);
+2. ArgMin over the positions (first minimum on ties), and no separate ReduceMin pass over the distance map;
+3. the winning distance recomputed directly, sum((x - p)^2), from the patch that won: the expansion cancels
+   badly when x is close to p, and the log of the similarity amplifies that ~1e4 times near d = 0 (the PyTorch
+   reference does the same, see ``lexnet.models.prototypes.LProto``);
+4. one log per prototype, and positions read from a constant (packet, variable) table.
 """
 
 from __future__ import annotations
@@ -30,12 +38,19 @@ class HeadWeights:
         last_layer: [classes, P] prototype-to-class weights (``nn.Linear`` layout).
         map_width: width of the distance map (variables - w + 1), to turn a flat position into (packet, variable).
         epsilon: the similarity's epsilon in log((d + 1) / (d + epsilon)).
+        map_height: height of the distance map (packets - h + 1).
     """
 
     prototypes: np.ndarray
     last_layer: np.ndarray
     map_width: int
     epsilon: float
+    map_height: int
+
+    def position_table(self) -> np.ndarray:
+        """[positions, 2] int64: (packet, variable) of every flat position of the distance map."""
+        flat = np.arange(self.map_height * self.map_width, dtype=np.int64)
+        return np.stack([flat // self.map_width, flat % self.map_width], axis=1)
 
 
 def _expanded_prototypes(prototypes: np.ndarray) -> np.ndarray:
@@ -49,14 +64,15 @@ def _expanded_prototypes(prototypes: np.ndarray) -> np.ndarray:
 
 def _constants(weights: HeadWeights) -> list[onnx.TensorProto]:
     arrays = {
-        "prototypes": _expanded_prototypes(weights.prototypes),
+        "prototypes_expanded": _expanded_prototypes(weights.prototypes),
+        "prototypes": weights.prototypes.astype(np.float32),
         "last_layer": np.ascontiguousarray(weights.last_layer.T.astype(np.float32)),
+        "position_table": weights.position_table(),
         "axis_depth": np.array([1], dtype=np.int64),
-        "axis_positions": np.array([2], dtype=np.int64),
+        "axis_features": np.array([2], dtype=np.int64),
         "zero": np.array(0.0, dtype=np.float32),
         "one": np.array(1.0, dtype=np.float32),
         "epsilon": np.array(weights.epsilon, dtype=np.float32),
-        "map_width": np.array(weights.map_width, dtype=np.int64),
     }
     return [numpy_helper.from_array(value, HEAD_PREFIX + name) for name, value in arrays.items()]
 
@@ -67,7 +83,7 @@ def _node(op: str, inputs: list[str], output: str, **attributes: object) -> onnx
 
 
 def _distance_nodes(patches: str) -> list[onnx.NodeProto]:
-    """patches [B, depth, L] -> squared distances [B, P, L] (not clamped: the clamp comes after the minimum)."""
+    """patches [B, depth, L] -> squared distances [B, P, L] by expansion (not clamped: see ``_minimum_nodes``)."""
     h = HEAD_PREFIX
     return [
         # Mul + ReduceSum rather than ReduceSumSquare: OpenVINO decomposes the latter into nodes with generated
@@ -77,18 +93,24 @@ def _distance_nodes(patches: str) -> list[onnx.NodeProto]:
         _node("Mul", [h + "patch_sq", h + "zero"], h + "patch_zero"),
         _node("Add", [h + "patch_zero", h + "one"], h + "patch_ones"),
         _node("Concat", [patches, h + "patch_sq", h + "patch_ones"], h + "patch_expanded", axis=1),
-        _node("MatMul", [h + "prototypes", h + "patch_expanded"], h + "distances"),
+        _node("MatMul", [h + "prototypes_expanded", h + "patch_expanded"], h + "distances"),
     ]
 
 
-def _minimum_nodes() -> list[onnx.NodeProto]:
-    """Minimum over positions and its first index (ArgMin's select_last_index=0: first minimum on ties)."""
+def _minimum_nodes(patches: str) -> list[onnx.NodeProto]:
+    """First best position per prototype (ArgMin's select_last_index=0), then its distance computed directly.
+
+    The direct distance is never negative, so no clamp is needed.
+    """
     h = HEAD_PREFIX
     return [
-        _node("ReduceMin", [h + "distances", h + "axis_positions"], h + "min_distances_raw", keepdims=0),
         _node("ArgMin", [h + "distances"], h + "position_index", axis=2, keepdims=0, select_last_index=0),
-        # Clamping after the minimum equals clamping before it (max(., 0) is monotonic) at 1/positions the cost.
-        _node("Max", [h + "min_distances_raw", h + "zero"], h + "min_distances"),
+        _node("Transpose", [patches], h + "vectors", perm=[0, 2, 1]),
+        _node("Unsqueeze", [h + "position_index", h + "axis_features"], h + "gather_index"),
+        _node("GatherND", [h + "vectors", h + "gather_index"], h + "winners", batch_dims=1),
+        _node("Sub", [h + "winners", h + "prototypes"], h + "winner_difference"),
+        _node("Mul", [h + "winner_difference", h + "winner_difference"], h + "winner_squares"),
+        _node("ReduceSum", [h + "winner_squares", h + "axis_features"], h + "min_distances", keepdims=0),
     ]
 
 
@@ -104,15 +126,8 @@ def _similarity_nodes() -> list[onnx.NodeProto]:
 
 
 def _position_nodes() -> list[onnx.NodeProto]:
-    """Flat position index [B, P] -> (packet, variable) [B, P, 2] int64."""
-    h = HEAD_PREFIX
-    return [
-        _node("Div", [h + "position_index", h + "map_width"], h + "packet"),
-        _node("Mod", [h + "position_index", h + "map_width"], h + "variable"),
-        _node("Unsqueeze", [h + "packet", h + "axis_positions"], h + "packet_column"),
-        _node("Unsqueeze", [h + "variable", h + "axis_positions"], h + "variable_column"),
-        _node("Concat", [h + "packet_column", h + "variable_column"], "prototype_positions", axis=2),
-    ]
+    """Flat position index [B, P] -> (packet, variable) [B, P, 2] int64, by lookup in a constant table."""
+    return [_node("Gather", [HEAD_PREFIX + "position_table", HEAD_PREFIX + "position_index"], "prototype_positions")]
 
 
 def append_prototype_head(model: onnx.ModelProto, patches: str, weights: HeadWeights) -> onnx.ModelProto:
@@ -124,7 +139,7 @@ def append_prototype_head(model: onnx.ModelProto, patches: str, weights: HeadWei
     if patches not in [o.name for o in graph.output]:
         raise ValueError(f"the graph has no output {patches!r}; outputs: {[o.name for o in graph.output]}")
     classes, num_prototypes = weights.last_layer.shape
-    graph.node.extend(_distance_nodes(patches) + _minimum_nodes() + _similarity_nodes() + _position_nodes())
+    graph.node.extend(_distance_nodes(patches) + _minimum_nodes(patches) + _similarity_nodes() + _position_nodes())
     graph.initializer.extend(_constants(weights))
     del graph.output[:]
     graph.output.extend(

@@ -469,7 +469,7 @@ def _manifest(ctx: _Context, artifacts: list[ArtifactEntry], checkpoint_path: Pa
     shape: list[Any] = ["batch", spec.packets] if ctx.options.input_mode == "raw" else ["batch", *spec.shape]
     return Manifest(
         format_version=FORMAT_VERSION,
-        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         lexnet_version=__version__,
         model=ModelInfo(
             arch=checkpoint.config.arch,

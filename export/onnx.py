@@ -160,12 +160,12 @@ def _head_weights(model: nn.Module) -> HeadWeights:
     layer = model.prototype_layer
     prototypes = layer.prototypes.detach().cpu().numpy()
     config: ModelConfig = model.config
-    map_width = config.input.variables - config.prototype_shape[1] + 1
     return HeadWeights(
         prototypes=prototypes.reshape(len(prototypes), -1),
         last_layer=model.last_layer.weight.detach().cpu().numpy(),
-        map_width=map_width,
+        map_width=config.input.variables - config.prototype_shape[1] + 1,
         epsilon=SIMILARITY_EPSILON,
+        map_height=config.input.packets - config.prototype_shape[0] + 1,
     )
 
 

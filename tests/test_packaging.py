@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ROOTS = {"lexnet": "lexnet", "export": "lexnet.export", "runtimes": "lexnet.runtimes", "bench": "lexnet.bench"}

@@ -67,14 +67,29 @@ class LProto(_PrototypeVectors):
 
     The log is monotonic, so taking the minimum before it gives the same similarity and position as
     ProtoPNet's order while computing P logs instead of P x positions.
+
+    The expansion |x|^2 - 2 x.p + |p|^2 finds the best position fast, but it cancels badly when x is close to p
+    (projected prototypes are training feature vectors, so near-zero distances are common): an FP32 error of
+    ~1e-5 there becomes ~0.1 in log((d + 1) / (d + 1e-4)), whose slope is ~1e4 at d = 0, and no two backends
+    would agree on the similarity. So the winning distance is recomputed directly as sum((x - p)^2) at the chosen
+    position: P x depth extra multiply-adds per flow (1/positions of the expansion's cost), and a similarity that
+    every backend reproduces to FP32 precision.
     """
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (similarities [B, P], positions [B, P, 2], min_distances [B, P])."""
         distances = self.distance_map(features)
         map_width = distances.shape[-1]
-        min_distances, index = distances.flatten(2).min(dim=2)
+        index = distances.flatten(2).argmin(dim=2)
+        min_distances = self.winning_distances(features, index)
         return log_similarity(min_distances), _positions(index, map_width), min_distances
+
+    def winning_distances(self, features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Squared distances [B, P], computed directly, between each prototype and the patch at ``index`` [B, P]."""
+        patches = F.unfold(features, self.shape)  # [B, depth * h * w, positions], (depth, h, w) order
+        chosen = patches.gather(2, index.unsqueeze(1).expand(-1, patches.shape[1], -1))  # [B, depth * h * w, P]
+        difference = chosen.transpose(1, 2) - self.prototypes.flatten(1).unsqueeze(0)
+        return (difference * difference).sum(dim=2)
 
 
 class ProtoPNetPrototypes(_PrototypeVectors):

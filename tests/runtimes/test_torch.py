@@ -21,7 +21,9 @@ def test_reference_reproduces_the_golden_vectors_exactly(cpu_bundle: tuple[Path,
     np.testing.assert_array_equal(outputs.logits, golden["logits"])
     np.testing.assert_array_equal(outputs.positions, golden["positions"])
     flat = distances.reshape(*distances.shape[:2], -1)
-    np.testing.assert_allclose(flat.min(axis=2), golden["min_distances"][:8], rtol=0, atol=1e-6)
+    # The golden minimum is recomputed directly at the winning position; the map comes from the expansion
+    # |x|^2 - 2 x.p + |p|^2, whose FP32 rounding is a few 1e-6 at these norms.
+    np.testing.assert_allclose(flat.min(axis=2), golden["min_distances"][:8], rtol=0, atol=2e-5)
 
 
 def test_another_checkpoint_is_refused(cpu_bundle: tuple[Path, Path], factory, tmp_path: Path) -> None:

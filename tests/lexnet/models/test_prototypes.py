@@ -63,3 +63,23 @@ def test_similarity_is_monotonic_decreasing() -> None:
     d = torch.tensor([0.0, 0.1, 1.0, 10.0])
     s = log_similarity(d)
     assert torch.all(s[1:] < s[:-1])
+
+
+def test_winning_distance_is_exact_where_the_expansion_cancels() -> None:
+    # A prototype equal to a feature vector of large norm: the expansion leaves rounding noise of ~1e-5, which the
+    # similarity's log would amplify ~1e4 times; the direct recomputation gives exactly 0.
+    torch.manual_seed(2)
+    features = torch.rand(2, 32, 20, 2) * 0.5 + 0.5
+    prototypes = features[0, :, 3, 1].clone().view(1, 32, 1, 1)
+    _, positions, min_distances = _layer(LProto, prototypes)(features)
+    assert positions[0, 0].tolist() == [3, 1]
+    assert min_distances[0, 0].item() == 0.0
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 1), (3, 2)])
+def test_winning_distance_equals_the_minimum_of_the_map(shape: tuple[int, int]) -> None:
+    torch.manual_seed(3)
+    features = torch.rand(4, 6, 20, 2)
+    layer = _layer(LProto, torch.rand(5, 6, *shape), shape)
+    _, _, min_distances = layer(features)
+    torch.testing.assert_close(min_distances, layer.distance_map(features).flatten(2).amin(dim=2), rtol=1e-4, atol=1e-5)
