@@ -52,9 +52,6 @@ class Reference:
     class_distances: np.ndarray | None
     prototype_classes: np.ndarray | None
     map_width: int
-    prototype_sq_norms: np.ndarray | None = None
-    last_layer: np.ndarray | None = None
-    prototype_depth: int = 0
 
     def subset(self, count: int) -> Reference:
         """The first ``count`` flows."""
@@ -70,9 +67,6 @@ class Reference:
             head(self.class_distances),
             self.prototype_classes,
             self.map_width,
-            self.prototype_sq_norms,
-            self.last_layer,
-            self.prototype_depth,
         )
 
 
@@ -122,17 +116,8 @@ def reference_outputs(checkpoint: Checkpoint, raw: np.ndarray, batch_size: int =
     if prototype_classes is None:
         return Reference(raw, Outputs(np.concatenate(logits)), None, None, None, map_width)
     outputs = Outputs(np.concatenate(logits), np.concatenate(similarities), np.concatenate(positions))
-    prototypes = model.prototype_layer.prototypes.detach().flatten(1).numpy()
     return Reference(
-        raw,
-        outputs,
-        np.concatenate(min_distances),
-        np.concatenate(class_distances),
-        prototype_classes,
-        map_width,
-        prototype_sq_norms=(prototypes * prototypes).sum(axis=1),
-        last_layer=model.last_layer.weight.detach().numpy(),
-        prototype_depth=prototypes.shape[1],
+        raw, outputs, np.concatenate(min_distances), np.concatenate(class_distances), prototype_classes, map_width
     )
 
 

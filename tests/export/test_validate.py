@@ -26,9 +26,6 @@ def _reference(min_distance: float) -> Reference:
         class_distances=class_distances.astype(np.float32),
         prototype_classes=CLASSES,
         map_width=1,
-        prototype_sq_norms=np.full(4, 4.0, dtype=np.float32),
-        last_layer=np.array([[1.0, 1.0, -0.5, -0.5], [-0.5, -0.5, 1.0, 1.0]], dtype=np.float32),
-        prototype_depth=8,
     )
 
 
