@@ -17,6 +17,7 @@ exporter:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -77,7 +78,7 @@ def _constants(weights: HeadWeights) -> list[onnx.TensorProto]:
     return [numpy_helper.from_array(value, HEAD_PREFIX + name) for name, value in arrays.items()]
 
 
-def _node(op: str, inputs: list[str], output: str, **attributes: object) -> onnx.NodeProto:
+def _node(op: str, inputs: list[str], output: str, **attributes: Any) -> onnx.NodeProto:
     """A head node whose name is its (prefixed) output; inputs without a prefix come from the backbone."""
     return helper.make_node(op, inputs, [output], name=output, **attributes)
 

@@ -8,6 +8,7 @@ the end (``lexnet.export.bundle.staged_directory``).
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import os
 import shutil
@@ -233,7 +234,7 @@ def _ort_session_runner(path: Path, threads: int | None) -> Callable[[np.ndarray
     return run
 
 
-def _build_onnxruntime(ctx: _Context, precision: str, out_dir: Path) -> _Built:
+def _build_onnxruntime(ctx: _Context, out_dir: Path, *, precision: str) -> _Built:
     out = out_dir / "model.onnx"
     quantization = None
     if precision == "fp32":
@@ -256,7 +257,7 @@ def _quantization(ctx: _Context, method: str) -> QuantizationInfo:
     return QuantizationInfo(method=method, head=head, calibration_flows=len(ctx.calibration))
 
 
-def _build_openvino(ctx: _Context, precision: str, out_dir: Path) -> _Built:
+def _build_openvino(ctx: _Context, out_dir: Path, *, precision: str) -> _Built:
     from lexnet.export import openvino as ovx
 
     xml = out_dir / "model.xml"
@@ -278,7 +279,7 @@ def _build_openvino(ctx: _Context, precision: str, out_dir: Path) -> _Built:
     return _Built(files, run, batch_size, hints=hints, quantization=quantization)
 
 
-def _build_tvm(ctx: _Context, precision: str, out_dir: Path, target_spec: str) -> _Built:
+def _build_tvm(ctx: _Context, out_dir: Path, *, precision: str, target_spec: str) -> _Built:
     from lexnet.export import tvm as tvmx
 
     target = tvmx.resolve_target(target_spec)
@@ -333,11 +334,11 @@ def _plans(options: ExportOptions) -> tuple[list[_Plan], list[ArtifactResult]]:
                 skipped.append(ArtifactResult(f"{backend}-{precision}", "skipped", reason=reason))
                 continue
             if backend == "onnxruntime":
-                plans.append(_Plan(f"onnxruntime-{precision}-cpu", backend, precision, "cpu",
-                                   lambda c, d, p=precision: _build_onnxruntime(c, p, d)))  # fmt: skip
+                build = functools.partial(_build_onnxruntime, precision=precision)
+                plans.append(_Plan(f"onnxruntime-{precision}-cpu", backend, precision, "cpu", build))
             elif backend == "openvino":
-                plans.append(_Plan(f"openvino-{precision}-cpu", backend, precision, "cpu",
-                                   lambda c, d, p=precision: _build_openvino(c, p, d)))  # fmt: skip
+                build = functools.partial(_build_openvino, precision=precision)
+                plans.append(_Plan(f"openvino-{precision}-cpu", backend, precision, "cpu", build))
             else:
                 plans.extend(_tvm_plans(precision, options.targets, skipped))
     return plans, skipped
@@ -354,8 +355,8 @@ def _tvm_plans(precision: str, targets: tuple[str, ...], skipped: list[ArtifactR
             logger.warning("skipping TVM target %s: %s", spec, error)
             skipped.append(ArtifactResult(f"tvm-{precision}-{spec}", "skipped", reason=str(error)))
             continue
-        plans.append(_Plan(f"tvm-{precision}-{target.label}", "tvm", precision, target.device,
-                           lambda c, d, p=precision, s=spec: _build_tvm(c, p, d, s)))  # fmt: skip
+        build = functools.partial(_build_tvm, precision=precision, target_spec=spec)
+        plans.append(_Plan(f"tvm-{precision}-{target.label}", "tvm", precision, target.device, build))
     return plans
 
 

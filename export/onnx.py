@@ -16,7 +16,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import onnx
@@ -30,6 +30,7 @@ from lexnet.spec import ModelConfig, Scaling
 
 if TYPE_CHECKING:
     from lexnet.checkpoint import Checkpoint
+    from lexnet.models import PrototypeClassifier
 
 __all__ = ["DEFAULT_OPSET", "INPUT_MODES", "MIN_OPSET", "OnnxGraph", "export_onnx", "input_name", "output_names"]
 
@@ -117,7 +118,8 @@ class _ExportModule(nn.Module):
         x = self.preprocess(inputs)
         if not self.prototype:
             return self.model(x)
-        return _patches(self.model.features(x), self.model.config.prototype_shape)
+        model = cast("PrototypeClassifier", self.model)
+        return _patches(model.features(x), model.config.prototype_shape)
 
 
 def _example_input(config: ModelConfig, input_mode: str) -> torch.Tensor:
@@ -144,6 +146,8 @@ def _torch_export(module: nn.Module, example: torch.Tensor, name: str, output: s
             optimize=True,
             verbose=False,
         )
+    if program is None:
+        raise RuntimeError("torch.onnx.export returned no program")
     return program.model_proto
 
 
@@ -156,7 +160,8 @@ def _name_batch_axis(model: onnx.ModelProto) -> None:
             dims[0].dim_param = "batch"
 
 
-def _head_weights(model: nn.Module) -> HeadWeights:
+def _head_weights(module: nn.Module) -> HeadWeights:
+    model = cast("PrototypeClassifier", module)
     layer = model.prototype_layer
     prototypes = layer.prototypes.detach().cpu().numpy()
     config: ModelConfig = model.config

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 from lexnet.runtimes.manifest import ValidationInfo
@@ -19,6 +19,7 @@ from lexnet.spec import PrecisionTolerance
 
 if TYPE_CHECKING:
     from lexnet.checkpoint import Checkpoint
+    from lexnet.models import PrototypeClassifier
 
 __all__ = ["Outputs", "Reference", "ValidationError", "compare", "reference_outputs", "run_batched"]
 
@@ -59,7 +60,8 @@ class Reference:
         def head(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[:count]
 
-        outputs = Outputs(*(head(a) for a in self.outputs))
+        _, similarities, positions = (head(a) for a in self.outputs)
+        outputs = Outputs(self.outputs.logits[:count], similarities, positions)
         return Reference(
             self.raw[:count],
             outputs,
@@ -86,7 +88,10 @@ class ValidationError(RuntimeError):
 def run_batched(run: Callable[[np.ndarray], Outputs], raw: np.ndarray, batch_size: int) -> Outputs:
     """``run`` over ``raw`` in batches, outputs concatenated."""
     parts = [run(raw[start : start + batch_size]) for start in range(0, len(raw), batch_size)]
-    return Outputs(*(None if parts[0][i] is None else np.concatenate([p[i] for p in parts]) for i in range(3)))
+    _, similarities, positions = (
+        None if parts[0][i] is None else np.concatenate([p[i] for p in parts]) for i in range(3)
+    )
+    return Outputs(np.concatenate([p.logits for p in parts]), similarities, positions)
 
 
 def reference_outputs(checkpoint: Checkpoint, raw: np.ndarray, batch_size: int = 512) -> Reference:
@@ -107,7 +112,8 @@ def reference_outputs(checkpoint: Checkpoint, raw: np.ndarray, batch_size: int =
                 logits.append(model(x).numpy())
                 continue
             out = model(x)
-            maps = model.prototype_layer.distance_map(model.features(x)).flatten(2)
+            prototype_model = cast("PrototypeClassifier", model)
+            maps = prototype_model.prototype_layer.distance_map(prototype_model.features(x)).flatten(2)
             logits.append(out.logits.numpy())
             similarities.append(out.similarities.numpy())
             positions.append(out.positions.numpy())
@@ -150,6 +156,8 @@ def _position_agreement(reference: Reference, positions: np.ndarray, tolerance: 
         raise ValueError("the reference has no prototype outputs to compare positions with")
     members = _class_members(reference.prototype_classes)[reference.outputs.logits.argmax(axis=1)]
     rows = np.arange(len(members))[:, None]
+    if reference.outputs.positions is None:
+        raise ValueError("the reference has no prototype positions to compare with")
     ref_pos = reference.outputs.positions[rows, members]
     got_pos = positions[rows, members]
     equal = (ref_pos == got_pos).all(axis=-1)

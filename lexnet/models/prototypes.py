@@ -108,6 +108,8 @@ class ProtoPNetPrototypes(_PrototypeVectors):
 class PrototypeLastLayer(nn.Linear):
     """Prototypes to classes, without bias; starts at +1 for a prototype's own class and -0.5 elsewhere."""
 
+    prototype_class: torch.Tensor
+
     def __init__(self, prototype_classes: torch.Tensor, num_classes: int, incorrect_strength: float = -0.5) -> None:
         super().__init__(len(prototype_classes), num_classes, bias=False)
         self.register_buffer("prototype_class", prototype_classes.clone().long(), persistent=True)

@@ -73,7 +73,7 @@ class PrototypeClassifier(nn.Module):
             )
             depth = width
         layer = LProto if lproto else ProtoPNetPrototypes
-        self.prototype_layer = layer(config.num_prototypes, depth, config.prototype_shape)
+        self.prototype_layer: LProto | ProtoPNetPrototypes = layer(config.num_prototypes, depth, config.prototype_shape)
         classes = torch.as_tensor(config.prototype_classes())
         self.last_layer = PrototypeLastLayer(classes, config.num_classes)
 
