@@ -12,11 +12,13 @@ pytest.importorskip("openvino")
 pytest.importorskip("torch")
 
 from lexnet.export.build import ExportOptions, export_bundle  # noqa: E402
-from lexnet.runtimes.manifest import read_manifest  # noqa: E402
+from lexnet.runtimes.manifest import Manifest, read_manifest  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def manifest(small_checkpoint: Path, small_data: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def manifest(
+    small_checkpoint: Path, small_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Manifest, Path]:
     from lexnet.checkpoint import load_checkpoint
 
     out = tmp_path_factory.mktemp("ov") / "bundle"
@@ -26,7 +28,7 @@ def manifest(small_checkpoint: Path, small_data: Path, tmp_path_factory: pytest.
 
 
 @pytest.mark.parametrize(("precision", "hint"), [("fp32", "f32"), ("bf16", "bf16"), ("int8", "f32")])
-def test_each_precision_builds_and_validates(manifest, precision: str, hint: str) -> None:  # type: ignore[no-untyped-def]
+def test_each_precision_builds_and_validates(manifest: tuple[Manifest, Path], precision: str, hint: str) -> None:
     from lexnet.spec import PRECISION_TOLERANCES
 
     manifest, _root = manifest
