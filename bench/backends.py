@@ -41,12 +41,6 @@ def available_devices() -> list[str]:
     return devices
 
 
-def _dir_bytes(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def _load_torch(source: ModelSource, precision: str, device: str, threads: int) -> Loaded:
     import torch
 
@@ -104,54 +98,6 @@ class _RawInput:
         return RawInputModel().eval()
 
 
-def quick_onnx_export(source: ModelSource, path: Path) -> Path:
-    """A plain torch.onnx export of ``source`` with raw int16 input, for timing when lexnet.export is absent."""
-    import torch
-
-    from lexnet.models import is_prototype_model
-
-    model = source.build_model()
-    wrapped = _RawInput.wrap(model, source)
-    outputs = ["logits", "similarities", "prototype_positions"] if is_prototype_model(model) else ["logits"]
-    example = torch.zeros(2, source.config.input.packets, dtype=torch.int16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        wrapped,
-        (example,),
-        str(path),
-        input_names=["flows"],
-        output_names=outputs,
-        dynamic_axes={name: {0: "batch"} for name in ["flows", *outputs]},
-        opset_version=17,
-        dynamo=False,
-    )
-    return path
-
-
-def _load_onnxruntime_plain(source: ModelSource, precision: str, device: str, threads: int, workdir: Path) -> Loaded:
-    import onnxruntime as ort
-
-    if device != "cpu":
-        raise SkipCell("the plain ONNX fallback runs on CPU only")
-    if precision != "fp32":
-        raise SkipCell(f"{precision} artifacts come from lexnet.export, which is not installed")
-    path = workdir / "onnx" / source.arch / "model.onnx"
-    if not path.is_file():
-        quick_onnx_export(source, path)
-    start = time.perf_counter()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    load_s = time.perf_counter() - start
-
-    def run(flows: np.ndarray) -> object:
-        return session.run(None, {"flows": flows})
-
-    return Loaded(run, load_s, _dir_bytes(path), "plain torch.onnx export (lexnet.export absent)")
-
-
 def load_backend(
     source: ModelSource,
     backend: str,
@@ -177,6 +123,4 @@ def load_backend(
 
     if _runtimes.available():
         return _runtimes.load(source, backend, precision, device, threads, workdir, bundle_policy, bundles)
-    if backend == "onnxruntime":
-        return _load_onnxruntime_plain(source, precision, device, threads, workdir)
-    raise SkipCell(f"{backend} artifacts come from lexnet.export and lexnet.runtimes, which are not installed yet")
+    raise SkipCell(f"{backend} artifacts need lexnet.export and lexnet.runtimes: install the 'onnx' extra")
