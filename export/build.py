@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from lexnet.export import host
 from lexnet.export.bundle import file_entry, pack_tar, save_array, staged_directory
-from lexnet.export.onnx import DEFAULT_OPSET, OnnxGraph, export_onnx, numpy_inputs
+from lexnet.export.onnx import DEFAULT_HEAD_LAYOUT, DEFAULT_OPSET, OnnxGraph, export_onnx, numpy_inputs
 from lexnet.export.validate import Outputs, Reference, ValidationError, compare, reference_outputs, run_batched
 from lexnet.runtimes.manifest import (
     FORMAT_VERSION,
@@ -148,9 +148,21 @@ class _Context:
     reference: Reference
     calibration: np.ndarray
     _int8_onnx: dict[bool, Path] = field(default_factory=dict)
+    _head_layouts: dict[str, Path] = field(default_factory=dict)
 
     def inputs(self, raw: np.ndarray) -> np.ndarray:
         return numpy_inputs(raw, self.checkpoint.scaling, self.options.input_mode)
+
+    def onnx_with_head(self, layout: str) -> Path:
+        """The FP32 graph with its head in ``layout`` (see ``lexnet.export._graph``); built once per layout."""
+        if layout == DEFAULT_HEAD_LAYOUT or "prototype_positions" not in self.fp32_onnx.outputs:
+            return self.fp32_onnx.path
+        if layout not in self._head_layouts:
+            path = self.work / f"model-{layout}.onnx"
+            options = self.options
+            graph = export_onnx(self.checkpoint, path, options.input_mode, options.opset, head_layout=layout)
+            self._head_layouts[layout] = graph.path
+        return self._head_layouts[layout]
 
     def int8_onnx(self) -> Path:
         """The QDQ graph (built once, shared by ONNX Runtime and TVM)."""
@@ -257,6 +269,13 @@ def _quantization(ctx: _Context, method: str) -> QuantizationInfo:
     return QuantizationInfo(method=method, head=head, calibration_flows=len(ctx.calibration))
 
 
+def _openvino_head_layout(precision: str) -> str:
+    """OpenVINO runs ArgMin over a short contiguous axis slowly, so its head is positions-first; but under a bf16
+    hint the CPU plugin turns that layout's distance product into a FullyConnected that ignores the head's
+    keep-in-f32 mark, and the positions drift (86% agreement), so bf16 keeps the prototypes-first head."""
+    return DEFAULT_HEAD_LAYOUT if precision == "bf16" else "positions-first"
+
+
 def _build_openvino(ctx: _Context, out_dir: Path, *, precision: str) -> _Built:
     from lexnet.export import openvino as ovx
 
@@ -266,11 +285,16 @@ def _build_openvino(ctx: _Context, out_dir: Path, *, precision: str) -> _Built:
     if precision == "int8":
         inputs = ctx.inputs(ctx.calibration)
         files = ovx.quantize_ir(
-            ctx.fp32_onnx.path, xml, inputs, batch_size=128, quantize_head=ctx.options.quantize_head
+            ctx.onnx_with_head(_openvino_head_layout(precision)),
+            xml,
+            inputs,
+            batch_size=128,
+            quantize_head=ctx.options.quantize_head,
         )
         quantization = _quantization(ctx, ovx.NNCF_METHOD)
     else:
-        files = ovx.convert_to_ir(ctx.fp32_onnx.path, xml, keep_head_fp32=not ctx.options.quantize_head)
+        source = ctx.onnx_with_head(_openvino_head_layout(precision))
+        files = ovx.convert_to_ir(source, xml, keep_head_fp32=not ctx.options.quantize_head)
     if precision == "bf16":
         head = "bf16" if ctx.options.quantize_head else "fp32"
         quantization = QuantizationInfo(method=ovx.BF16_METHOD, head=head, calibration_flows=0)

@@ -28,11 +28,23 @@ from lexnet.models import is_prototype_model
 from lexnet.models.prototypes import SIMILARITY_EPSILON
 from lexnet.spec import ModelConfig, Scaling
 
+# The head layout of the ONNX Runtime (and TVM) graph; OpenVINO's may differ (see ``lexnet.export.build``).
+DEFAULT_HEAD_LAYOUT = "prototypes-first"
+
 if TYPE_CHECKING:
     from lexnet.checkpoint import Checkpoint
     from lexnet.models import PrototypeClassifier
 
-__all__ = ["DEFAULT_OPSET", "INPUT_MODES", "MIN_OPSET", "OnnxGraph", "export_onnx", "input_name", "output_names"]
+__all__ = [
+    "DEFAULT_HEAD_LAYOUT",
+    "DEFAULT_OPSET",
+    "INPUT_MODES",
+    "MIN_OPSET",
+    "OnnxGraph",
+    "export_onnx",
+    "input_name",
+    "output_names",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -174,8 +186,10 @@ def _head_weights(module: nn.Module) -> HeadWeights:
     )
 
 
-def build_onnx_model(checkpoint: Checkpoint, input_mode: str = "raw", opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
-    """The checked ONNX model of ``checkpoint`` (in memory)."""
+def build_onnx_model(
+    checkpoint: Checkpoint, input_mode: str = "raw", opset: int = DEFAULT_OPSET, head_layout: str = DEFAULT_HEAD_LAYOUT
+) -> onnx.ModelProto:
+    """The checked ONNX model of ``checkpoint`` (in memory); ``head_layout``: see ``lexnet.export._graph``."""
     _check_mode(input_mode)
     if opset < MIN_OPSET:
         raise ValueError(f"opset must be at least {MIN_OPSET}, got {opset}")
@@ -187,7 +201,7 @@ def build_onnx_model(checkpoint: Checkpoint, input_mode: str = "raw", opset: int
     proto = _torch_export(module, _example_input(checkpoint.config, input_mode), name, _PATCHES if prototype else
                           "logits", opset)  # fmt: skip
     if prototype:
-        proto = append_prototype_head(proto, _PATCHES, _head_weights(model))
+        proto = append_prototype_head(proto, _PATCHES, _head_weights(model), head_layout)
     _name_batch_axis(proto)
     proto.producer_name = "lexnet"
     onnx.checker.check_model(proto, full_check=True)
@@ -195,10 +209,14 @@ def build_onnx_model(checkpoint: Checkpoint, input_mode: str = "raw", opset: int
 
 
 def export_onnx(
-    checkpoint: Checkpoint, path: str | os.PathLike[str], input_mode: str = "raw", opset: int = DEFAULT_OPSET
+    checkpoint: Checkpoint,
+    path: str | os.PathLike[str],
+    input_mode: str = "raw",
+    opset: int = DEFAULT_OPSET,
+    head_layout: str = DEFAULT_HEAD_LAYOUT,
 ) -> OnnxGraph:
     """Export ``checkpoint`` to one self-contained ONNX file at ``path`` (weights inside, no external data)."""
-    proto = build_onnx_model(checkpoint, input_mode, opset)
+    proto = build_onnx_model(checkpoint, input_mode, opset, head_layout)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(proto, path)

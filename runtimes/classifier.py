@@ -43,7 +43,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def value_at(raw_flow: Sequence[int] | np.ndarray, packet: int, variable: int) -> int:
     """The flow's size (bytes) or direction (+1, -1, 0) at a matched position."""
     signed = int(raw_flow[packet]) if packet < len(raw_flow) else 0
-    return abs(signed) if VARIABLE_NAMES[variable] == "size" else int(np.sign(signed))
+    return abs(signed) if VARIABLE_NAMES[variable] == "size" else (signed > 0) - (signed < 0)
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,10 @@ class Classifier:
         self._owns_bundle = owns_bundle
         self.class_names = bundle.class_names
         self.spec = bundle.spec
+        # Per-class prototypes and their last-layer weights, and each prototype's source, computed once: at
+        # batch 1 the Python around the backend call is a large share of the latency.
+        self._class_prototypes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._sources: dict[int, tuple[int, int, int, tuple[int, ...]] | None] = {}
 
     def __repr__(self) -> str:
         return f"Classifier({self.session.describe()}, precision={self.precision!r})"
@@ -171,8 +175,7 @@ class Classifier:
     def _evidence(self, raw_flow: np.ndarray, outputs: RawOutputs, label: int) -> list[PrototypeEvidence]:
         if outputs.similarities is None or outputs.positions is None:
             return []
-        prototypes = np.flatnonzero(self.bundle.prototype_classes == label)
-        weights = self.bundle.last_layer[prototypes, label]
+        prototypes, weights = self._prototypes_of(label)
         contributions = weights * outputs.similarities[prototypes]
         order = np.argsort(-contributions, kind="stable")
         evidence = []
@@ -193,18 +196,37 @@ class Classifier:
             )
         return evidence
 
+    def _prototypes_of(self, label: int) -> tuple[np.ndarray, np.ndarray]:
+        """The prototypes of class ``label`` and their last-layer weights to it (cached)."""
+        cached = self._class_prototypes.get(label)
+        if cached is None:
+            prototypes = np.flatnonzero(self.bundle.prototype_classes == label)
+            cached = self._class_prototypes[label] = (prototypes, self.bundle.last_layer[prototypes, label])
+        return cached
+
     def _source(self, prototype: int) -> SourceMatch | None:
-        source = self.bundle.prototype_sources[prototype]
-        if source is None or source.get("flow_index", -1) < 0:
+        if prototype not in self._sources:
+            source = self.bundle.prototype_sources[prototype]
+            if source is None or source.get("flow_index", -1) < 0:
+                self._sources[prototype] = None
+            else:
+                raw = tuple(int(v) for v in source.get("raw_flow", []))
+                self._sources[prototype] = (
+                    int(source["flow_index"]),
+                    int(source["packet"]),
+                    int(source["variable"]),
+                    raw,
+                )
+        cached = self._sources[prototype]
+        if cached is None:
             return None
-        raw_flow = [int(v) for v in source.get("raw_flow", [])]
-        packet, variable = int(source["packet"]), int(source["variable"])
+        flow_index, packet, variable, raw_flow = cached
         return SourceMatch(
-            flow_index=int(source["flow_index"]),
+            flow_index=flow_index,
             packet=packet,
             variable=VARIABLE_NAMES[variable],
             value=value_at(raw_flow, packet, variable),
-            raw_flow=raw_flow,
+            raw_flow=list(raw_flow),  # a fresh list per prediction: callers may modify what they get
         )
 
     def close(self) -> None:

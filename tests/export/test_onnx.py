@@ -111,15 +111,14 @@ def test_head_is_one_matmul_with_first_minimum_argmin() -> None:
     assert attributes["axis"] == 2
 
 
-def test_ties_take_the_first_position() -> None:
-    """Identical feature vectors at several positions tie exactly; the head must report the first one."""
+def _head_only(depth: int, positions: int, prototypes: int, classes: int, layout: str) -> onnx.ModelProto:
+    """An identity 'backbone' [batch, depth, positions] with the prototype head on top, in ``layout``."""
     from lexnet.export._graph import HeadWeights, append_prototype_head
     from onnx import TensorProto, helper
 
-    depth, positions, prototypes, classes = 3, 6, 4, 2
     graph = helper.make_graph(
         [helper.make_node("Identity", ["features"], ["patches"])],
-        "ties",
+        "head",
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", depth, positions])],
         [helper.make_tensor_value_info("patches", TensorProto.FLOAT, ["batch", depth, positions])],
     )
@@ -132,9 +131,41 @@ def test_ties_take_the_first_position() -> None:
         epsilon=1e-4,
         map_height=positions // 2,
     )
-    append_prototype_head(model, "patches", weights)
+    append_prototype_head(model, "patches", weights, layout)
     onnx.checker.check_model(model, full_check=True)
-    column = rng.random(depth, dtype=np.float32)
+    return model
+
+
+def test_head_layouts_agree_with_a_direct_computation() -> None:
+    """Both layouts give the direct minimum distance's similarity, the first best position and the logits."""
+    depth, positions, prototypes, classes = 8, 40, 12, 3
+    features = np.random.default_rng(1).random((5, depth, positions), dtype=np.float32)
+    first = _head_only(depth, positions, prototypes, classes, "prototypes-first")
+    prototype_vectors = onnx.numpy_helper.to_array(
+        next(i for i in first.graph.initializer if i.name == "head/prototypes")
+    )
+    distances = ((features.transpose(0, 2, 1)[:, None] - prototype_vectors[None, :, None]) ** 2).sum(-1)
+    best = distances.argmin(axis=2)
+    expected_similarity = np.log((distances.min(axis=2) + 1) / (distances.min(axis=2) + 1e-4))
+    for layout in ("prototypes-first", "positions-first"):
+        _, similarities, found = _session(_head_only(depth, positions, prototypes, classes, layout)).run(
+            None, {"features": features}
+        )
+        np.testing.assert_allclose(similarities, expected_similarity, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(found, np.stack([best // 2, best % 2], axis=-1))
+
+
+def test_an_unknown_head_layout_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown head layout"):
+        _head_only(3, 6, 4, 2, "sideways")
+
+
+@pytest.mark.parametrize("layout", ["prototypes-first", "positions-first"])
+def test_ties_take_the_first_position(layout: str) -> None:
+    """Identical feature vectors at several positions tie exactly; the head must report the first one."""
+    depth, positions, prototypes, classes = 3, 6, 4, 2
+    model = _head_only(depth, positions, prototypes, classes, layout)
+    column = np.random.default_rng(5).random(depth, dtype=np.float32)
     features = np.repeat(column[None, :, None], positions, axis=2)  # every position identical
 
     _, _, found = _session(model).run(None, {"features": features})
