@@ -30,6 +30,14 @@ def test_plan_covers_every_combination_grouped_by_loaded_artifact():
     assert cells[1] == Cell("lexnet", "torch", "fp32", "cpu", 4, 1)  # batches vary fastest: one load per pair
 
 
+def test_plan_keeps_each_model_together_tuned_tvm_included():
+    cells = plan(_spec(backends=("torch", "tvm", "onnxruntime")))
+
+    models = [c.model for c in cells]
+    assert models == sorted(models, key=("lexnet", "cnn1d").index)  # LEXNet's tuned TVM is not pushed to the end
+    assert [c.backend for c in cells if c.model == "lexnet"][:8:4] == ["torch", "tvm"]
+
+
 def test_secondary_models_run_only_their_backends_and_precisions():
     spec = _spec(secondary_models=("cnn1d",))
 
