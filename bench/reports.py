@@ -194,7 +194,8 @@ def table7(result: BenchResult) -> str:
     for row in result.explanations:
         us = row["timing"]["median_us"] if row["status"] == "ok" else None
         ratio = None if us is None or not lexnet_us else us / lexnet_us
-        rows.append([row["label"], NA, _fmt(us) if us is not None else row["reason"], _fmt(ratio, 2)])
+        cited = paper.TABLE7_PAPER_US.get(row["label"])
+        rows.append([row["label"], _fmt(cited), _fmt(us) if us is not None else row["reason"], _fmt(ratio, 2)])
     batch, threads = result.explanations[0]["batch"], result.explanations[0]["threads"]
     title = f"### Table 7: explanation cost per flow (torch eager, batch {batch}, {threads} thread(s))"
     return title + "\n\n" + _markdown(["row", "µs/flow (paper)", "µs/flow (here)", "x LEXNet"], rows)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lexnet.bench import paper
 from lexnet.checkpoint import Checkpoint
 from lexnet.data.format import FlowDataset
 from lexnet.explain import posthoc
@@ -33,12 +34,16 @@ __all__ = ["PAPER_TABLE6", "PAPER_TABLE7_US", "StudyResult", "run_study", "time_
 
 logger = logging.getLogger(__name__)
 
-# The paper's Table 6 (arXiv 2202.05535), method -> {k: share}. Left empty on purpose: the figures could not be
-# retrieved from a source we could read, and none is typed in from memory; reports print "n/a" for them.
-PAPER_TABLE6: dict[str, dict[int, float]] = {}
-# The paper's Table 7 (µs per flow of each explanation method), by the row names ``run_study`` times; empty for
-# the same reason.
-PAPER_TABLE7_US: dict[str, float] = {}
+# The paper's Table 6 (arXiv 2202.05535v4), method -> {k: share}; where it was read: ``lexnet.bench.paper``.
+PAPER_TABLE6: dict[str, dict[int, float]] = paper.TABLE6_PAPER
+# The paper's CPU µs per flow (its Table 7, and LEResNet alone from its section 5.1), by the row names
+# ``run_study`` times.
+PAPER_TABLE7_US: dict[str, float] = {
+    "LEXNet (class + prototype positions)": paper.TABLE7_PAPER_US["LEXNet (prototypes, by design)"],
+    "LEResNet (class only)": paper.TABLE7_PAPER_US["LEResNet (no explanation)"],
+    "LEResNet + Grad-CAM": paper.TABLE7_PAPER_US["LEResNet + Grad-CAM"],
+    "LEResNet + SHAP": paper.TABLE7_PAPER_US["LEResNet + SHAP"],
+}
 
 
 @dataclass
