@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any, ClassVar
 
@@ -22,6 +23,16 @@ def _device(device: str) -> Any:
     import tvm
 
     return tvm.cpu(0) if device == "cpu" else tvm.cuda(0)
+
+
+def _calling_thread_affinity() -> set[int] | None:
+    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+
+
+def _restore_affinity(affinity: set[int] | None) -> None:
+    if affinity is not None and os.sched_getaffinity(0) != affinity:
+        logger.debug("TVM changed this thread's CPU affinity to %s; restoring %s", os.sched_getaffinity(0), affinity)
+        os.sched_setaffinity(0, affinity)
 
 
 class TvmSession(BackendSession):
@@ -51,7 +62,13 @@ class TvmSession(BackendSession):
         if configure is None:
             logger.warning("this TVM has no runtime.config_threadpool; threads=%d is not applied", self.threads)
             return
-        configure(_AFFINITY_BIG_CORES, self.threads)
+        # TVM pins the calling thread to the cores it hands its workers; thread pools created later in the process
+        # (ONNX Runtime, OpenVINO, PyTorch) inherit that mask, so a 2-thread session elsewhere would run on one core.
+        affinity = _calling_thread_affinity()
+        try:
+            configure(_AFFINITY_BIG_CORES, self.threads)
+        finally:
+            _restore_affinity(affinity)
 
     def load(self) -> None:
         import tvm

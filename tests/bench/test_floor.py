@@ -23,6 +23,16 @@ def test_fp32_peak_is_measured_and_plausible():
     assert 0.1 < peak.gmacs < 10_000
 
 
+def test_int8_peak_comes_from_onnxruntime_where_installed():
+    pytest.importorskip("onnxruntime", reason="the INT8 peak is measured with ONNX Runtime's MatMulInteger")
+    peak = measure_peak("int8", threads=1, budget_s=0.05, side=256)
+
+    assert peak is not None
+    assert peak.method.startswith("onnxruntime MatMulInteger")
+    assert peak.repetitions >= 3
+    assert 0.1 < peak.gmacs < 100_000
+
+
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="unknown precision"):
         measure_peak("fp8", threads=1)
