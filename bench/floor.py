@@ -1,12 +1,13 @@
 """The compute floor: the machine's measured peak multiply-add rate, and the time a model cannot go below.
 
 The peak is the best rate of repeated square matrix products, measured in the same run as the benchmark (the
-load of the machine changes it): FP32 through torch's sgemm (numpy's where torch is absent); INT8 through ONNX
+load of the machine changes it), taking the fastest of the libraries that can run it: FP32 through ONNX
+Runtime's ``MatMul`` (MLAS) and torch's ``mm`` (numpy's where neither is installed), because either can be the
+slow one (on an AVX-512 AMD EPYC, torch's ``mm`` reached half of MLAS's rate); INT8 through ONNX
 Runtime's ``MatMulInteger`` (uint8 x int8 -> int32, the kernel family its quantized convolutions run on), or
-``torch._int_mm`` where ONNX Runtime is absent (torch's INT8 product is a slow fallback on CPUs without VNNI,
-far below even the FP32 product, which would make every INT8 floor meaningless). BF16 uses the FP32 peak unless
-a BF16 product is measurably faster. A cell's floor is its model's multiply-adds per flow divided by the peak of
-its precision at its thread count; cells report measured / floor.
+``torch._int_mm`` where ONNX Runtime is absent (torch's INT8 product is a slow fallback on CPUs without VNNI).
+BF16 uses the FP32 peak unless a BF16 product is measurably faster. A cell's floor is its model's multiply-adds
+per flow divided by the peak of its precision at its thread count; cells report measured / floor.
 """
 
 from __future__ import annotations
@@ -77,22 +78,34 @@ def _torch_product(precision: str, side: int) -> tuple[Callable[[], object], str
     return (lambda: torch.mm(a, b)), f"torch.mm {dtype}".replace("torch.", "")
 
 
-def _onnxruntime_int8_product(side: int, threads: int) -> tuple[Callable[[], object], str] | None:
-    """A ``MatMulInteger`` session (uint8 activations x int8 weights, as ONNX Runtime's QDQ convolutions run)."""
+def _onnxruntime_product(precision: str, side: int, threads: int) -> tuple[Callable[[], object], str] | None:
+    """A one-node ONNX Runtime session: ``MatMul`` in FP32, ``MatMulInteger`` (uint8 activations x int8 weights,
+    as its quantized convolutions run) in INT8; ``None`` where ONNX Runtime is absent or for BF16."""
+    if precision not in ("fp32", "int8"):
+        return None
     try:
         import onnxruntime as ort
         from onnx import TensorProto, helper
     except ImportError:
         return None
     rng = np.random.default_rng(0)
-    a = rng.integers(0, 128, (side, side), dtype=np.uint8)
-    b = rng.integers(-64, 64, (side, side), dtype=np.int8)
+    if precision == "int8":
+        a = rng.integers(0, 128, (side, side), dtype=np.uint8)
+        b = rng.integers(-64, 64, (side, side), dtype=np.int8)
+        op, types, method = (
+            "MatMulInteger",
+            (TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32),
+            "uint8 x int8->int32",
+        )
+    else:
+        a, b = rng.standard_normal((2, side, side), dtype=np.float32)
+        op, types, method = "MatMul", (TensorProto.FLOAT,) * 3, "float32"
     graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])],
-        "int8_peak",
-        [helper.make_tensor_value_info("a", TensorProto.UINT8, [side, side])],
-        [helper.make_tensor_value_info("c", TensorProto.INT32, [side, side])],
-        initializer=[helper.make_tensor("b", TensorProto.INT8, [side, side], b.tobytes(), raw=True)],
+        [helper.make_node(op, ["a", "b"], ["c"])],
+        f"{precision}_peak",
+        [helper.make_tensor_value_info("a", types[0], [side, side])],
+        [helper.make_tensor_value_info("c", types[2], [side, side])],
+        initializer=[helper.make_tensor("b", types[1], [side, side], b.tobytes(), raw=True)],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
@@ -101,7 +114,7 @@ def _onnxruntime_int8_product(side: int, threads: int) -> tuple[Callable[[], obj
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     feeds = {"a": a}
-    return (lambda: session.run(None, feeds)), "onnxruntime MatMulInteger uint8 x int8->int32"
+    return (lambda: session.run(None, feeds)), f"onnxruntime {op} {method}"
 
 
 def _torch_rate(precision: str, threads: int, budget_s: float, side: int) -> tuple[float, int, str] | None:
@@ -119,41 +132,38 @@ def _torch_rate(precision: str, threads: int, budget_s: float, side: int) -> tup
     return rate, reps, found[1]
 
 
-def _int8_peak(threads: int, budget_s: float, side: int) -> Peak | None:
-    product = _onnxruntime_int8_product(side, threads)
+def _candidate_rates(precision: str, threads: int, budget_s: float, side: int) -> list[tuple[float, int, str]]:
+    """Rates of every product that can run ``precision`` here. INT8 skips torch when ONNX Runtime measured it:
+    torch's fallback INT8 product can take a second per product on CPUs without VNNI."""
+    rates = []
+    product = _onnxruntime_product(precision, side, threads)
     if product is not None:
         rate, reps = _best_rate(product[0], side**3, budget_s)
-        return Peak("int8", threads, rate / 1e9, product[1], reps)
-    found = _torch_rate("int8", threads, budget_s, side)
-    if found is None:
-        return None
-    rate, reps, method = found
-    return Peak("int8", threads, rate / 1e9, method, reps)
+        rates.append((rate, reps, product[1]))
+    if precision != "int8" or not rates:
+        measured = _torch_rate(precision, threads, budget_s, side)
+        if measured is not None:
+            rates.append(measured)
+    if precision == "fp32" and not rates:
+        rng = np.random.default_rng(0)
+        a, b = rng.standard_normal((2, side, side), dtype=np.float32)
+        rate, reps = _best_rate(lambda: a @ b, side**3, budget_s)
+        rates.append((rate, reps, "numpy matmul float32 (threads as numpy's BLAS sets them)"))
+    return rates
 
 
 def measure_peak(precision: str, threads: int, budget_s: float = 1.0, side: int = MATRIX_SIDE) -> Peak | None:
-    """The best multiply-add rate of ``precision`` on ``threads`` threads (``None`` where it is not measurable)."""
+    """The best multiply-add rate of ``precision`` on ``threads`` threads over the products that can run it
+    (``None`` where none can)."""
     if precision not in ("fp32", "bf16", "int8"):
         raise ValueError(f"unknown precision {precision!r}; expected 'fp32', 'bf16' or 'int8'")
-    if precision == "int8":
-        int8 = _int8_peak(threads, budget_s, side)
-        if int8 is not None:
-            logger.info("peak int8, %d thread(s): %.1f G multiply-adds/s (%s)", threads, int8.gmacs, int8.method)
-        return int8
-    macs = side**3
-    measured = _torch_rate(precision, threads, budget_s, side)
-    if measured is not None:
-        rate, reps, method = measured
-    elif precision == "fp32":
-        rng = np.random.default_rng(0)
-        a, b = rng.standard_normal((2, side, side), dtype=np.float32)
-        rate, reps = _best_rate(lambda: a @ b, macs, budget_s)
-        method = "numpy matmul float32 (threads as numpy's BLAS sets them)"
-    else:
+    rates = _candidate_rates(precision, threads, budget_s, side)
+    if not rates:
         return None
-    peak = Peak(precision, threads, rate / 1e9, method, reps)
-    logger.info("peak %s, %d thread(s): %.1f G multiply-adds/s (%s)", precision, threads, peak.gmacs, method)
-    return peak
+    for rate, _, method in rates:
+        logger.info("%s, %d thread(s): %.1f G multiply-adds/s (%s)", precision, threads, rate / 1e9, method)
+    rate, reps, method = max(rates)
+    return Peak(precision, threads, rate / 1e9, method, reps)
 
 
 def measure_peaks(threads: list[int], budget_s: float = 1.0) -> dict[tuple[str, int], Peak]:

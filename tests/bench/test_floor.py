@@ -50,3 +50,27 @@ def test_int8_floor_keeps_the_prototype_head_at_the_fp32_peak():
     # A model without prototypes is quantized whole.
     assert cell_floor_us({"backbone": 1_600_000, "classifier": 400_000}, "int8", 2, peaks) == pytest.approx(5.0)
     assert cell_floor_us(parts, "bf16", 2, peaks) is None
+
+
+def test_fp32_peak_is_the_fastest_library_measured(monkeypatch, caplog):
+    pytest.importorskip("onnxruntime", reason="needs two FP32 products to compare: ONNX Runtime's and torch's")
+    pytest.importorskip("torch", reason="needs two FP32 products to compare: ONNX Runtime's and torch's")
+    import logging
+
+    from lexnet.bench import floor
+
+    with caplog.at_level(logging.INFO, logger=floor.__name__):
+        peak = floor.measure_peak("fp32", threads=1, budget_s=0.05, side=256)
+
+    rates = [r for r in caplog.records if r.getMessage().startswith("fp32, 1 thread(s)")]
+    assert len(rates) == 2, [r.getMessage() for r in rates]
+    logged = [float(r.getMessage().split(": ")[1].split(" G")[0]) for r in rates]
+    assert peak is not None
+    assert peak.gmacs == pytest.approx(max(logged), abs=0.05)
+    assert any(word in peak.method for word in ("MatMul", "mm"))
+
+    # Where ONNX Runtime is absent the torch product alone decides.
+    monkeypatch.setattr(floor, "_onnxruntime_product", lambda *args: None)
+    alone = floor.measure_peak("fp32", threads=1, budget_s=0.05, side=256)
+    assert alone is not None
+    assert alone.method.startswith("mm")
