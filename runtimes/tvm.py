@@ -30,8 +30,10 @@ def _calling_thread_affinity() -> set[int] | None:
 
 
 def _restore_affinity(affinity: set[int] | None) -> None:
-    if affinity is not None and os.sched_getaffinity(0) != affinity:
-        logger.debug("TVM changed this thread's CPU affinity to %s; restoring %s", os.sched_getaffinity(0), affinity)
+    if affinity is None:
+        return
+    if (now := os.sched_getaffinity(0)) != affinity:
+        logger.debug("TVM changed this thread's CPU affinity to %s; restoring %s", now, affinity)
         os.sched_setaffinity(0, affinity)
 
 
